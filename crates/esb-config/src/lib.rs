@@ -1,0 +1,533 @@
+//! esb's configuration: `esb.toml` plus the `functions.yml` and `routing.yml` it points at.
+//!
+//! Everything is typed with `deny_unknown_fields`, defaults are applied here once, and every problem
+//! is a [`ConfigError`] naming the file, the line and the reason, so a bad config fails at start.
+//! Relative paths inside a config file resolve against that file's folder, so a copied config
+//! folder works anywhere. The only IO is reading the files named by the config.
+
+mod error;
+mod functions;
+mod interpolate;
+mod routing;
+
+use std::collections::{BTreeMap, HashSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use error::ConfigError;
+use esb_model::{FunctionSpec, RouteAuth, RouteSpec, RuntimeSpec};
+pub use interpolate::Interpolator;
+use serde::Deserialize;
+
+/// The whole, validated configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The esb.toml this came from (or `<embedded>`), for messages.
+    pub source: PathBuf,
+    /// The folder relative paths were resolved against.
+    pub base_dir: PathBuf,
+    pub server: ServerConfig,
+    pub tls: TlsConfig,
+    pub limits: Limits,
+    pub auth: AuthConfig,
+    pub api: ApiConfig,
+    pub runtime: RuntimeConfig,
+    pub functions: Vec<FunctionSpec>,
+    pub routes: Vec<RouteSpec>,
+    /// Non-fatal findings (e.g. `${VAR}` that was unset), for the binary to log at start.
+    pub warnings: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServerConfig {
+    /// HTTPS listener.
+    pub listen: SocketAddr,
+    /// Admin listener (`/admin/pools`, `/metrics`); loopback by default.
+    pub admin_listen: SocketAddr,
+    /// Data-plane workers; 0 means one per core.
+    pub workers: usize,
+    pub driver: Driver,
+}
+
+/// The monoio IO driver.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Driver {
+    /// io_uring when the kernel allows it, epoll otherwise.
+    #[default]
+    Auto,
+    IoUring,
+    Epoll,
+}
+
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct TlsConfig {
+    /// PEM certificate chain and private key; both absent means a self-signed localhost
+    /// certificate is made at start.
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+}
+
+/// Connection and request limits of the HTTPS front door.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Request line + headers, bytes (431 past it).
+    pub max_head_bytes: usize,
+    /// Header count (431 past it).
+    pub max_headers: usize,
+    /// Request body, bytes (413 past it); API Gateway's limit is 10 MB.
+    pub max_body_bytes: usize,
+    pub handshake_timeout_ms: u64,
+    /// Time to receive a whole request head once its first byte arrived.
+    pub head_timeout_ms: u64,
+    /// Time to receive a whole request body.
+    pub body_timeout_ms: u64,
+    /// Keep-alive idle time between requests.
+    pub idle_timeout_ms: u64,
+    pub max_requests_per_connection: u32,
+    /// Open connections per worker; past it new connections are closed at once.
+    pub max_connections_per_worker: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_head_bytes: 16 * 1024,
+            max_headers: 100,
+            max_body_bytes: 10 * 1024 * 1024,
+            handshake_timeout_ms: 10_000,
+            head_timeout_ms: 10_000,
+            body_timeout_ms: 30_000,
+            idle_timeout_ms: 60_000,
+            max_requests_per_connection: 10_000,
+            max_connections_per_worker: 16_384,
+        }
+    }
+}
+
+/// Token signing algorithm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Default)]
+pub enum TokenAlgorithm {
+    #[default]
+    RS256,
+    /// The original ESB's choice; needs `hs256_secret`.
+    HS256,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct AuthConfig {
+    /// The `x-api-key` the login endpoint (and `auth: api_key` routes) require.
+    pub api_key: String,
+    /// Login endpoints (the original ESB used both `/user/auth/v1` and `/user/auth/ver1.0`).
+    pub login_paths: Vec<String>,
+    pub algorithm: TokenAlgorithm,
+    pub hs256_secret: Option<String>,
+    /// PEM RSA private key for RS256; absent means one is generated at start.
+    pub rsa_private_key: Option<PathBuf>,
+    pub issuer: String,
+    /// App client id: the ID token's `aud`, the access token's `client_id`.
+    pub audience: String,
+    pub token_ttl: Duration,
+    /// Clock skew allowed when checking exp/nbf/iat.
+    pub leeway: Duration,
+    pub users: Vec<UserEntry>,
+}
+
+#[derive(Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserEntry {
+    pub username: String,
+    /// Argon2 PHC string (`esb hash-password`).
+    pub password_hash: String,
+    pub email: Option<String>,
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+impl std::fmt::Debug for UserEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserEntry")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the API looks like from a function's point of view (fields of the API Gateway event).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// REST (v1) stage name; HTTP API (v2) routes use `$default`.
+    pub stage: String,
+    pub api_id: String,
+    pub account_id: String,
+    pub region: String,
+    /// `requestContext.domainName`; empty means the request's Host header.
+    pub domain_name: String,
+    /// Request content types whose bodies are passed base64-encoded (API Gateway `binaryMediaTypes`).
+    pub binary_media_types: Vec<String>,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            stage: "prod".into(),
+            api_id: "esb".into(),
+            account_id: "123456789012".into(),
+            region: "ap-northeast-1".into(),
+            domain_name: String::new(),
+            binary_media_types: Vec::new(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct RuntimeConfig {
+    /// The RIE binary for the process runtime; `None` means the `esb-rie` next to the esb binary.
+    pub rie_binary: Option<PathBuf>,
+    /// Where runtime state (pid files of child environments) lives.
+    pub state_dir: Option<PathBuf>,
+    /// Injected into every function as `AWS_ENDPOINT_URL_S3`, `..._DYNAMODB`, `..._LAMBDA`.
+    pub s3_endpoint: Option<String>,
+    pub dynamodb_endpoint: Option<String>,
+    pub lambda_endpoint: Option<String>,
+}
+
+// ---------------------------------------------------------------- the esb.toml file
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct EsbToml {
+    #[serde(default)]
+    server: ServerToml,
+    #[serde(default)]
+    tls: TlsToml,
+    #[serde(default)]
+    limits: Limits,
+    #[serde(default)]
+    auth: AuthToml,
+    #[serde(default)]
+    api: ApiConfig,
+    #[serde(default)]
+    runtime: RuntimeToml,
+    /// Path of routing.yml, relative to this file.
+    routing: Option<PathBuf>,
+    /// Path of functions.yml, relative to this file.
+    functions: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct ServerToml {
+    listen: SocketAddr,
+    admin_listen: SocketAddr,
+    workers: usize,
+    driver: Driver,
+}
+
+impl Default for ServerToml {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            admin_listen: SocketAddr::from(([127, 0, 0, 1], 9901)),
+            workers: 0,
+            driver: Driver::Auto,
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct TlsToml {
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct AuthToml {
+    api_key: String,
+    login_paths: Vec<String>,
+    algorithm: TokenAlgorithm,
+    hs256_secret: Option<String>,
+    rsa_private_key: Option<PathBuf>,
+    issuer: String,
+    audience: String,
+    token_ttl_secs: u64,
+    leeway_secs: u64,
+    users: Vec<UserEntry>,
+}
+
+/// The original ESB's development key; esb warns loudly when it is used off loopback.
+pub const DEV_API_KEY: &str = "dev-api-key-change-in-production";
+
+impl Default for AuthToml {
+    fn default() -> Self {
+        Self {
+            api_key: DEV_API_KEY.into(),
+            login_paths: vec!["/user/auth/v1".into()],
+            algorithm: TokenAlgorithm::RS256,
+            hs256_secret: None,
+            rsa_private_key: None,
+            issuer: "https://cognito-idp.ap-northeast-1.amazonaws.com/ap-northeast-1_esb".into(),
+            audience: "esb-client".into(),
+            token_ttl_secs: 3600,
+            leeway_secs: 60,
+            users: Vec::new(),
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RuntimeToml {
+    rie_binary: Option<PathBuf>,
+    state_dir: Option<PathBuf>,
+    s3_endpoint: Option<String>,
+    dynamodb_endpoint: Option<String>,
+    lambda_endpoint: Option<String>,
+}
+
+impl Config {
+    /// Loads `esb.toml` at `path` and the files it names. `lookup` resolves `${VAR}` references
+    /// (the binary passes `std::env::var`); only the leaf binary touches the environment.
+    pub fn load(
+        path: &Path,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let text = read(path)?;
+        let base_dir = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let base_dir = if base_dir.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            base_dir
+        };
+        Self::from_toml_text(path, &text, &base_dir, lookup)
+    }
+
+    /// Parses esb.toml text as if it were the file `source` in `base_dir`.
+    pub fn from_toml_text(
+        source: &Path,
+        text: &str,
+        base_dir: &Path,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let raw: EsbToml =
+            toml::from_str(text).map_err(|e| ConfigError::from_toml(source, text, &e))?;
+        let interp = Interpolator::new(lookup);
+        let at = |needle: &str, reason: String| {
+            ConfigError::new(source, error::find_line(text, &[needle]), reason)
+        };
+
+        let (functions, functions_file) = match &raw.functions {
+            Some(p) => {
+                let file = base_dir.join(p);
+                let ftext = read(&file)?;
+                (
+                    functions::parse(&file, &ftext, base_dir_of(&file), &interp)?,
+                    Some(file),
+                )
+            }
+            None => (Vec::new(), None),
+        };
+        let routes = match &raw.routing {
+            Some(p) => {
+                let file = base_dir.join(p);
+                let rtext = read(&file)?;
+                let routes = routing::parse(&file, &rtext)?;
+                check_routes(&file, &rtext, &routes, &functions)?;
+                routes
+            }
+            None => Vec::new(),
+        };
+
+        let tls = match (raw.tls.cert, raw.tls.key) {
+            (Some(c), Some(k)) => TlsConfig {
+                cert: Some(base_dir.join(c)),
+                key: Some(base_dir.join(k)),
+            },
+            (None, None) => TlsConfig::default(),
+            _ => {
+                return Err(at(
+                    "[tls]",
+                    "tls: give both cert and key, or neither".into(),
+                ));
+            }
+        };
+
+        let a = raw.auth;
+        if a.api_key.is_empty() {
+            return Err(at("api_key", "auth.api_key must not be empty".into()));
+        }
+        if a.algorithm == TokenAlgorithm::HS256
+            && a.hs256_secret.as_deref().is_none_or(|s| s.len() < 32)
+        {
+            return Err(at(
+                "algorithm",
+                "auth.algorithm HS256 needs auth.hs256_secret of at least 32 bytes".into(),
+            ));
+        }
+        if a.login_paths.iter().any(|p| !p.starts_with('/')) {
+            return Err(at(
+                "login_paths",
+                "auth.login_paths must start with '/'".into(),
+            ));
+        }
+        if !(300..=86_400).contains(&a.token_ttl_secs) {
+            return Err(at(
+                "token_ttl_secs",
+                "auth.token_ttl_secs must be between 300 and 86400 (Cognito's range)".into(),
+            ));
+        }
+        let mut seen = HashSet::new();
+        for u in &a.users {
+            if !seen.insert(u.username.as_str()) {
+                return Err(at(
+                    &u.username,
+                    format!("auth.users: {:?} appears twice", u.username),
+                ));
+            }
+            if !u.password_hash.starts_with("$argon2") {
+                return Err(at(
+                    &u.username,
+                    format!(
+                        "auth.users {:?}: password_hash must be an argon2 PHC string (make one with `esb hash-password`)",
+                        u.username
+                    ),
+                ));
+            }
+        }
+        let auth = AuthConfig {
+            api_key: a.api_key,
+            login_paths: a.login_paths,
+            algorithm: a.algorithm,
+            hs256_secret: a.hs256_secret,
+            rsa_private_key: a.rsa_private_key.map(|p| base_dir.join(p)),
+            issuer: a.issuer,
+            audience: a.audience,
+            token_ttl: Duration::from_secs(a.token_ttl_secs),
+            leeway: Duration::from_secs(a.leeway_secs),
+            users: a.users,
+        };
+
+        let rt = raw.runtime;
+        let runtime = RuntimeConfig {
+            rie_binary: rt.rie_binary.map(|p| base_dir.join(p)),
+            state_dir: rt.state_dir.map(|p| base_dir.join(p)),
+            s3_endpoint: rt.s3_endpoint,
+            dynamodb_endpoint: rt.dynamodb_endpoint,
+            lambda_endpoint: rt.lambda_endpoint,
+        };
+
+        let mut warnings: Vec<String> = interp
+            .missing
+            .borrow()
+            .iter()
+            .map(|v| {
+                format!(
+                    "{}: ${{{v}}} is not set; it expands to an empty string",
+                    functions_file.as_deref().unwrap_or(source).display()
+                )
+            })
+            .collect();
+        warnings.dedup();
+
+        Ok(Config {
+            source: source.to_path_buf(),
+            base_dir: base_dir.to_path_buf(),
+            server: ServerConfig {
+                listen: raw.server.listen,
+                admin_listen: raw.server.admin_listen,
+                workers: raw.server.workers,
+                driver: raw.server.driver,
+            },
+            tls,
+            limits: raw.limits,
+            auth,
+            api: raw.api,
+            runtime,
+            functions,
+            routes,
+            warnings,
+        })
+    }
+
+    pub fn function(&self, name: &str) -> Option<&FunctionSpec> {
+        self.functions.iter().find(|f| f.name.as_str() == name)
+    }
+
+    /// Functions by runtime kind, for start-up logs.
+    pub fn runtime_counts(&self) -> BTreeMap<&'static str, usize> {
+        let mut m = BTreeMap::new();
+        for f in &self.functions {
+            *m.entry(f.runtime.kind()).or_default() += 1;
+        }
+        m
+    }
+
+    /// True when any function needs a Docker engine.
+    pub fn needs_docker(&self) -> bool {
+        self.functions
+            .iter()
+            .any(|f| matches!(f.runtime, RuntimeSpec::Docker { .. }))
+    }
+}
+
+fn base_dir_of(file: &Path) -> &Path {
+    match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+fn read(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::new(path, None, format!("cannot read: {e}")))
+}
+
+fn check_routes(
+    file: &Path,
+    text: &str,
+    routes: &[RouteSpec],
+    functions: &[FunctionSpec],
+) -> Result<(), ConfigError> {
+    let mut seen = HashSet::new();
+    for r in routes {
+        let line = error::find_line(text, &[&r.path]);
+        if !functions.iter().any(|f| f.name == r.function) {
+            return Err(ConfigError::new(
+                file,
+                error::find_line(text, &[r.function.as_str()]).or(line),
+                format!(
+                    "route {} {}: unknown function {:?}",
+                    r.method,
+                    r.path,
+                    r.function.as_str()
+                ),
+            ));
+        }
+        if !seen.insert((r.method.clone(), r.path.clone())) {
+            return Err(ConfigError::new(
+                file,
+                line,
+                format!("route {} {} is defined twice", r.method, r.path),
+            ));
+        }
+        if let RouteAuth::Authorizer(name) = &r.auth {
+            // Lambda authorizers are declared in esb.toml; none can be declared yet.
+            return Err(ConfigError::new(
+                file,
+                error::find_line(text, &[name.as_str()]).or(line),
+                format!("route {} {}: unknown authorizer {name:?}", r.method, r.path),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

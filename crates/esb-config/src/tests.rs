@@ -1,0 +1,256 @@
+//! Unit tests of config loading: defaults, relative paths, and file:line errors.
+
+use std::path::Path;
+
+use esb_model::{PayloadFormat, RouteAuth, RouteMethod, RuntimeSpec};
+
+use super::*;
+
+struct Dir(tempfile::TempDir);
+
+impl Dir {
+    fn new(files: &[(&str, &str)]) -> Self {
+        let d = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            std::fs::write(d.path().join(name), text).unwrap();
+        }
+        Dir(d)
+    }
+
+    fn load(&self) -> Result<Config, ConfigError> {
+        let lookup = |k: &str| (k == "REGION").then(|| "ap-northeast-1".to_string());
+        Config::load(&self.0.path().join("esb.toml"), &lookup)
+    }
+}
+
+const ESB: &str = "routing = \"routing.yml\"\nfunctions = \"functions.yml\"\n";
+
+const FUNCTIONS: &str = r#"
+defaults:
+  environment:
+    AWS_DEFAULT_REGION: "${REGION}"
+    LOG_LEVEL: "${LOG_LEVEL:-INFO}"
+  scaling:
+    idle_timeout: 300
+    acquire_timeout: 5.0
+functions:
+  echo:
+    command: ["../bin/echo", "--flag"]
+    timeout: 30
+    environment:
+      LOG_LEVEL: DEBUG
+    scaling: { max_capacity: 2, min_capacity: 1 }
+  legacy:
+    image: "127.0.0.1:5010/esb-lambda-echo:latest"
+    memory_size: 512
+    events:
+      - schedule: { rate: "rate(1 minute)", input: "{\"scheduled\": true}" }
+      - schedule: { cron: "0 12 * * ? *", input: { a: 1 }, enabled: false }
+  fixed:
+    endpoint: "http://127.0.0.1:9000"
+"#;
+
+const ROUTING: &str = r#"
+routes:
+  - path: "/echo/{proxy+}"
+    method: ANY
+    function: echo
+  - path: "/v2/echo/{proxy+}"
+    method: get
+    function: echo
+    auth: none
+    payload_format: "2.0"
+  - path: "/legacy"
+    method: POST
+    target_container: legacy
+    auth: api_key
+  - path: ""
+    method: ""
+    function: legacy
+"#;
+
+#[test]
+fn loads_a_full_config_with_defaults_merged() {
+    let d = Dir::new(&[
+        ("esb.toml", ESB),
+        ("functions.yml", FUNCTIONS),
+        ("routing.yml", ROUTING),
+    ]);
+    let c = d.load().unwrap();
+    assert_eq!(c.server.listen.to_string(), "127.0.0.1:8443");
+    assert_eq!(c.auth.api_key, DEV_API_KEY);
+
+    let echo = c.function("echo").unwrap();
+    assert_eq!(echo.timeout, Duration::from_secs(30));
+    assert_eq!(echo.environment["LOG_LEVEL"], "DEBUG");
+    assert_eq!(echo.environment["AWS_DEFAULT_REGION"], "ap-northeast-1");
+    assert_eq!(echo.scaling.max_capacity, 2);
+    assert_eq!(echo.scaling.min_capacity, 1);
+    assert_eq!(echo.scaling.acquire_timeout, Duration::from_secs(5));
+    match &echo.runtime {
+        RuntimeSpec::Process { command, .. } => {
+            assert!(
+                Path::new(&command[0]).starts_with(d.0.path()),
+                "{command:?}"
+            );
+            assert!(command[0].ends_with("bin/echo"));
+            assert_eq!(command[1], "--flag");
+        }
+        other => panic!("{other:?}"),
+    }
+
+    let legacy = c.function("legacy").unwrap();
+    assert_eq!(
+        legacy.timeout,
+        Duration::from_secs(3),
+        "Lambda's default timeout"
+    );
+    assert_eq!(legacy.environment["LOG_LEVEL"], "INFO");
+    assert!(matches!(legacy.runtime, RuntimeSpec::Docker { .. }));
+    assert_eq!(legacy.schedules.len(), 2);
+    assert_eq!(legacy.schedules[0].expression, "rate(1 minute)");
+    assert_eq!(
+        legacy.schedules[0].input.as_deref(),
+        Some("{\"scheduled\": true}")
+    );
+    assert_eq!(legacy.schedules[1].expression, "cron(0 12 * * ? *)");
+    assert_eq!(legacy.schedules[1].input.as_deref(), Some("{\"a\":1}"));
+    assert!(!legacy.schedules[1].enabled);
+
+    assert!(
+        matches!(c.function("fixed").unwrap().runtime, RuntimeSpec::Endpoint { addr } if addr.port() == 9000)
+    );
+
+    assert_eq!(
+        c.routes.len(),
+        3,
+        "the empty schedule-only route is skipped"
+    );
+    assert_eq!(c.routes[0].method, RouteMethod::Any);
+    assert_eq!(c.routes[0].auth, RouteAuth::Cognito);
+    assert_eq!(c.routes[0].payload_format, PayloadFormat::V1);
+    assert_eq!(c.routes[1].method, RouteMethod::Only("GET".into()));
+    assert_eq!(c.routes[1].auth, RouteAuth::None);
+    assert_eq!(c.routes[1].payload_format, PayloadFormat::V2);
+    assert_eq!(c.routes[2].auth, RouteAuth::ApiKey);
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+}
+
+fn check_err(files: &[(&str, &str)], file: &str, line: Option<usize>, reason_part: &str) {
+    let d = Dir::new(files);
+    let e = d.load().expect_err("config should be rejected");
+    assert!(e.file.ends_with(file), "file {:?} in {e}", e.file);
+    assert_eq!(e.line, line, "line in {e}");
+    assert!(
+        e.reason.contains(reason_part),
+        "reason {:?} lacks {reason_part:?}",
+        e.reason
+    );
+}
+
+#[test]
+fn errors_name_file_line_and_reason() {
+    check_err(
+        &[(
+            "esb.toml",
+            "[server]\nlisten = \"127.0.0.1:1\"\nbogus = 1\n",
+        )],
+        "esb.toml",
+        Some(3),
+        "unknown field `bogus`",
+    );
+    check_err(
+        &[("esb.toml", "[server]\nlisten = \"nope\"\n")],
+        "esb.toml",
+        Some(2),
+        "",
+    );
+    check_err(
+        &[
+            ("esb.toml", ESB),
+            ("routing.yml", ROUTING),
+            (
+                "functions.yml",
+                "functions:\n  echo:\n    command: x\n    timout: 3\n",
+            ),
+        ],
+        "functions.yml",
+        Some(4),
+        "unknown field `timout`",
+    );
+    check_err(
+        &[
+            ("esb.toml", ESB),
+            ("functions.yml", FUNCTIONS),
+            (
+                "routing.yml",
+                "routes:\n  - path: /a\n    method: GET\n    function: nope\n",
+            ),
+        ],
+        "routing.yml",
+        Some(4),
+        "unknown function \"nope\"",
+    );
+    check_err(
+        &[
+            ("esb.toml", ESB),
+            ("functions.yml", FUNCTIONS),
+            (
+                "routing.yml",
+                "routes:\n  - path: /a\n    method: FETCH\n    function: echo\n",
+            ),
+        ],
+        "routing.yml",
+        Some(2),
+        "unknown method",
+    );
+    check_err(
+        &[
+            ("esb.toml", ESB),
+            ("routing.yml", ROUTING),
+            (
+                "functions.yml",
+                "functions:\n  echo:\n    command: x\n    scaling: { max_capacity: 1, min_capacity: 2 }\n",
+            ),
+        ],
+        "functions.yml",
+        Some(2),
+        "min_capacity (2) is above max_capacity (1)",
+    );
+    check_err(
+        &[("esb.toml", "functions = \"missing.yml\"\n")],
+        "missing.yml",
+        None,
+        "cannot read",
+    );
+    check_err(
+        &[("esb.toml", "[auth]\nalgorithm = \"HS256\"\n")],
+        "esb.toml",
+        Some(2),
+        "hs256_secret",
+    );
+    check_err(
+        &[(
+            "esb.toml",
+            "[[auth.users]]\nusername = \"demo\"\npassword_hash = \"plain\"\n",
+        )],
+        "esb.toml",
+        Some(2),
+        "argon2",
+    );
+}
+
+#[test]
+fn unset_variables_are_warnings_not_errors() {
+    let d = Dir::new(&[
+        ("esb.toml", "functions = \"functions.yml\"\n"),
+        (
+            "functions.yml",
+            "functions:\n  f:\n    command: x\n    environment: { K: \"${NOPE}\" }\n",
+        ),
+    ]);
+    let c = d.load().unwrap();
+    assert_eq!(c.function("f").unwrap().environment["K"], "");
+    assert_eq!(c.warnings.len(), 1);
+    assert!(c.warnings[0].contains("${NOPE}"));
+}
