@@ -116,9 +116,7 @@ impl Seconds {
     fn to_duration(self) -> Result<Duration, String> {
         match self {
             Seconds::Int(s) => Ok(Duration::from_secs(s)),
-            Seconds::Float(s) if (0.0..1e9).contains(&s) => {
-                Ok(Duration::from_secs_f64(s))
-            }
+            Seconds::Float(s) if (0.0..1e9).contains(&s) => Ok(Duration::from_secs_f64(s)),
             Seconds::Float(s) => Err(format!("{s} is not a valid number of seconds")),
         }
     }

@@ -254,3 +254,12 @@ fn unset_variables_are_warnings_not_errors() {
     assert_eq!(c.warnings.len(), 1);
     assert!(c.warnings[0].contains("${NOPE}"));
 }
+
+#[test]
+fn the_shipped_example_config_loads() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/esb.toml");
+    let c = Config::load(&path, &|_| None).unwrap_or_else(|e| panic!("{e}"));
+    assert!(c.function("echo").is_some());
+    assert!(!c.routes.is_empty());
+    assert_eq!(c.auth.users[0].username, "demo");
+}
