@@ -186,3 +186,56 @@ impl PayloadFormat {
         }
     }
 }
+
+/// A Lambda authorizer: a function that decides, per request, whether a route may be called.
+/// Routes refer to it by `name` through [`RouteAuth::Authorizer`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct AuthorizerSpec {
+    pub name: String,
+    pub function: FunctionName,
+    pub kind: AuthorizerKind,
+    /// Where the caller's identity comes from. A TOKEN authorizer has exactly one header here;
+    /// an empty list on a REQUEST authorizer means "no caching key" (API Gateway then never caches).
+    pub identity_sources: Vec<IdentitySource>,
+    /// TOKEN only: a regex the token must match, or the request is refused without invoking.
+    pub validation_expression: Option<String>,
+    /// How long a decision is cached per identity (`ReauthorizeEvery`); zero disables caching.
+    pub ttl: Duration,
+    /// The authorizer event's format: REST authorizers are 1.0; HTTP API ones say 1.0 or 2.0.
+    pub payload_format: PayloadFormat,
+    /// HTTP API 2.0 only: the function answers `{"isAuthorized": bool, "context": {...}}`
+    /// instead of an IAM policy.
+    pub simple_responses: bool,
+}
+
+/// API Gateway's two Lambda authorizer event shapes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthorizerKind {
+    /// REST `TOKEN`: the function sees one header value as `authorizationToken`.
+    Token,
+    /// REST `REQUEST` or any HTTP API Lambda authorizer: the function sees the whole request.
+    Request,
+}
+
+/// One part of an authorizer's identity (and cache key).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IdentitySource {
+    Header(String),
+    QueryString(String),
+    StageVariable(String),
+    Context(String),
+}
+
+/// A CORS policy for one API, answered on preflight (`OPTIONS`) requests.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct CorsPolicy {
+    /// `*` or exact origins.
+    pub allow_origins: Vec<String>,
+    /// Empty means the methods the requested path has routes for (SAM's default).
+    pub allow_methods: Vec<String>,
+    pub allow_headers: Vec<String>,
+    pub expose_headers: Vec<String>,
+    /// `Access-Control-Max-Age` in seconds, when set.
+    pub max_age: Option<u32>,
+    pub allow_credentials: bool,
+}
