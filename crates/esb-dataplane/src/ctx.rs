@@ -1,0 +1,105 @@
+//! Per-request context: the request id, the peer, the arrival time.
+//!
+//! Hot path: the id lives inline (no allocation). An incoming `X-Request-Id` that is short and
+//! plain is kept as the request's id (echoed back and put into the event), so callers can trace a
+//! request through esb; otherwise a UUID v4 is made, as API Gateway does.
+
+use std::net::SocketAddr;
+use std::time::SystemTime;
+
+use esb_http1::RequestHead;
+
+const MAX_ID: usize = 128;
+
+/// What every part of one request's handling may need to know about it.
+pub struct RequestCtx {
+    id: [u8; MAX_ID],
+    id_len: u8,
+    /// The id came from the client's `X-Request-Id` (echo it under that name too).
+    echoed: bool,
+    pub peer: SocketAddr,
+    pub received: SystemTime,
+}
+
+impl RequestCtx {
+    pub fn new(head: &RequestHead<'_, '_>, peer: SocketAddr, received: SystemTime) -> Self {
+        let mut ctx = RequestCtx {
+            id: [0; MAX_ID],
+            id_len: 0,
+            echoed: false,
+            peer,
+            received,
+        };
+        match head.header("x-request-id").filter(|v| valid_id(v)) {
+            Some(v) => {
+                ctx.id[..v.len()].copy_from_slice(v);
+                ctx.id_len = v.len() as u8;
+                ctx.echoed = true;
+            }
+            None => ctx.fresh_id(),
+        }
+        ctx
+    }
+
+    /// A context for an answer to bytes that never became a request (framing errors).
+    pub fn anonymous() -> Self {
+        let mut ctx = RequestCtx {
+            id: [0; MAX_ID],
+            id_len: 0,
+            echoed: false,
+            peer: SocketAddr::from(([0, 0, 0, 0], 0)),
+            received: SystemTime::UNIX_EPOCH,
+        };
+        ctx.fresh_id();
+        ctx
+    }
+
+    fn fresh_id(&mut self) {
+        let n = uuid::Uuid::new_v4()
+            .hyphenated()
+            .encode_lower(&mut self.id[..])
+            .len();
+        self.id_len = n as u8;
+    }
+
+    pub fn id(&self) -> &str {
+        // Only ASCII ever goes in (valid_id / a UUID).
+        std::str::from_utf8(&self.id[..self.id_len as usize]).unwrap_or("")
+    }
+
+    /// The headers that carry the id on every answer.
+    pub fn id_headers(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        let id = &self.id[..self.id_len as usize];
+        let names: [&str; 2] = ["x-amzn-RequestId", "X-Request-Id"];
+        names
+            .into_iter()
+            .take(1 + usize::from(self.echoed))
+            .map(move |n| (n, id))
+    }
+}
+
+/// A request id we are willing to adopt: 1–128 bytes of letters, digits and `-_.:/+=`.
+fn valid_id(v: &[u8]) -> bool {
+    !v.is_empty()
+        && v.len() <= MAX_ID
+        && v.iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b"-_.:/+=".contains(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_uuids_or_adopted() {
+        assert!(valid_id(b"abc-123"));
+        assert!(!valid_id(b""));
+        assert!(!valid_id(b"a b"));
+        assert!(!valid_id(&[b'a'; 129]));
+        let a = RequestCtx::anonymous();
+        assert_eq!(a.id().len(), 36);
+        assert_eq!(a.id().matches('-').count(), 4);
+        assert_ne!(a.id(), RequestCtx::anonymous().id());
+        assert_eq!(a.id_headers().count(), 1);
+    }
+}

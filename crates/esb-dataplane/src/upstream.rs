@@ -1,0 +1,326 @@
+//! Invoking a function: `POST /2015-03-31/functions/function/invocations` to its RIE over a
+//! per-core pool of plain-TCP keep-alive connections.
+//!
+//! Hot path: one call per invocation. Connections are keyed by environment id (never reused by
+//! the pool table, so a new environment on an old port never gets a stale connection), kept in a
+//! `RefCell` owned by the worker: no locks, nothing shared across cores. The RIE runs tenant
+//! code, so its answer is parsed as untrusted input (esb-http1's upstream parser, a 6 MB body
+//! cap) and any doubt discards the connection.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use esb_http1::{BodyFraming, ChunkedDecoder, EMPTY_HEADER, HttpError, parse_response_head};
+use esb_pool::EnvId;
+use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use monoio::net::TcpStream;
+
+/// The Lambda invoke path every RIE serves.
+pub const INVOKE_PATH: &str = "/2015-03-31/functions/function/invocations";
+
+/// Lambda's synchronous response payload limit (6 MB); a bigger answer is a 502.
+pub const MAX_RESPONSE_BYTES: usize = 6 * 1024 * 1024;
+
+const UPSTREAM_LIMITS: esb_http1::Limits = esb_http1::Limits {
+    max_head_bytes: 32 * 1024,
+    max_headers: 64,
+    max_body_bytes: MAX_RESPONSE_BYTES as u64,
+    max_uri_bytes: 8 * 1024,
+    underscore_headers: esb_http1::UnderscoreHeaders::Allow,
+};
+
+/// Idle connections kept per environment (a static endpoint serves one request at a time, a
+/// managed environment too; a few spare cover quick release/re-acquire).
+const MAX_IDLE_PER_ENV: usize = 4;
+
+/// Why an invocation produced no answer. The environment is suspect after any of them.
+#[derive(Debug, thiserror::Error)]
+pub enum InvokeError {
+    #[error("cannot connect to {addr}: {source}")]
+    Connect {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("connection to the environment failed: {0}")]
+    Io(std::io::Error),
+    #[error("the environment closed the connection before answering")]
+    Closed,
+    #[error(transparent)]
+    Http(#[from] HttpError),
+}
+
+/// What the RIE answered.
+#[derive(Debug)]
+pub struct Invoked {
+    pub status: u16,
+    /// `X-Amz-Function-Error` was present (esb-rie and Lambda's Invoke API set it).
+    pub function_error: bool,
+    /// The connection may be reused (already back in the pool when this is returned).
+    pub reused: bool,
+}
+
+/// The per-core connection pool.
+#[derive(Default)]
+pub struct Upstream {
+    idle: RefCell<HashMap<EnvId, Vec<TcpStream>>>,
+}
+
+impl Upstream {
+    fn take(&self, env: EnvId) -> Option<TcpStream> {
+        self.idle.borrow_mut().get_mut(&env).and_then(Vec::pop)
+    }
+
+    fn put(&self, env: EnvId, conn: TcpStream) {
+        let mut idle = self.idle.borrow_mut();
+        let list = idle.entry(env).or_default();
+        if list.len() < MAX_IDLE_PER_ENV {
+            list.push(conn);
+        }
+    }
+
+    /// Drops the idle connections of `env` (after a timeout or a broken answer, its state is
+    /// unknown).
+    pub fn forget(&self, env: EnvId) {
+        self.idle.borrow_mut().remove(&env);
+    }
+
+    /// POSTs `event` to the environment and reads the answer's body into `body` (cleared first).
+    /// `scratch` is a reused buffer for the request head and the response bytes.
+    ///
+    /// Not bounded in time: the caller races it with the function's timeout and, on expiry,
+    /// drops this future, which drops (closes) the connection in use.
+    pub async fn invoke(
+        &self,
+        env: EnvId,
+        addr: SocketAddr,
+        event: &[u8],
+        scratch: &mut Vec<u8>,
+        body: &mut Vec<u8>,
+    ) -> Result<Invoked, InvokeError> {
+        // A pooled connection may have been closed by the RIE since (restart, idle timeout).
+        // Only then is a retry safe: nothing came back, and a RIE that closes an idle socket did
+        // not start an invocation on it. A fresh connection is never retried.
+        if let Some(conn) = self.take(env) {
+            match self.exchange(env, conn, addr, event, scratch, body).await {
+                Err(Attempt::Stale) => {}
+                Err(Attempt::Failed(e)) => return Err(e),
+                Ok(done) => return Ok(done),
+            }
+        }
+        let conn = TcpStream::connect(addr)
+            .await
+            .map_err(|source| InvokeError::Connect { addr, source })?;
+        let _ = conn.set_nodelay(true);
+        match self.exchange(env, conn, addr, event, scratch, body).await {
+            Ok(done) => Ok(done),
+            Err(Attempt::Stale) => Err(InvokeError::Closed),
+            Err(Attempt::Failed(e)) => Err(e),
+        }
+    }
+
+    async fn exchange(
+        &self,
+        env: EnvId,
+        mut conn: TcpStream,
+        addr: SocketAddr,
+        event: &[u8],
+        scratch: &mut Vec<u8>,
+        body: &mut Vec<u8>,
+    ) -> Result<Invoked, Attempt> {
+        let mut out = std::mem::take(scratch);
+        out.clear();
+        let host = addr.to_string();
+        esb_http1::write_request_head(
+            &mut out,
+            "POST",
+            INVOKE_PATH,
+            &host,
+            [("content-type", &b"application/json"[..])],
+            event.len(),
+        )
+        .map_err(|_| {
+            Attempt::Failed(InvokeError::Http(HttpError::BadGateway("bad request head")))
+        })?;
+        out.extend_from_slice(event);
+        let (res, out) = conn.write_all(out).await;
+        *scratch = out;
+        if res.is_err() {
+            // Nothing was answered; the write failing means the peer was gone.
+            return Err(Attempt::Stale);
+        }
+
+        // Read the answer: head first, then the body as its framing says.
+        let mut buf = std::mem::take(scratch);
+        buf.clear();
+        let mut got_any = false;
+        let result = loop {
+            if buf.capacity() - buf.len() < 4096 {
+                buf.reserve(16 * 1024);
+            }
+            let len = buf.len();
+            let cap = buf.capacity();
+            let (res, slice) = conn
+                .read(monoio::buf::IoBufMut::slice_mut(buf, len..cap))
+                .await;
+            buf = slice.into_inner();
+            match res {
+                Ok(0) if !got_any => break Err(Attempt::Stale),
+                Ok(0) => break Err(Attempt::Failed(InvokeError::Closed)),
+                Ok(_) => got_any = true,
+                Err(e) if !got_any && is_reset(&e) => break Err(Attempt::Stale),
+                Err(e) => break Err(Attempt::Failed(InvokeError::Io(e))),
+            }
+            let mut headers = [EMPTY_HEADER; 64];
+            match parse_response_head(&buf, &UPSTREAM_LIMITS, &mut headers) {
+                Ok(None) => continue,
+                Err(e) => break Err(Attempt::Failed(e.into())),
+                Ok(Some(head)) if head.is_interim() => {
+                    let n = head.head_len;
+                    buf.drain(..n);
+                    continue;
+                }
+                Ok(Some(head)) => {
+                    let status = head.status;
+                    let function_error = head.header("x-amz-function-error").is_some();
+                    let keep_alive = head.keep_alive;
+                    let framing = head.framing;
+                    let head_len = head.head_len;
+                    break Ok((status, function_error, keep_alive, framing, head_len));
+                }
+            }
+        };
+        let (status, function_error, keep_alive, framing, head_len) = match result {
+            Ok(v) => v,
+            Err(e) => {
+                *scratch = buf;
+                return Err(e);
+            }
+        };
+        body.clear();
+        let reusable = match read_body(&mut conn, &mut buf, head_len, framing, body).await {
+            Ok(clean) => clean && keep_alive,
+            Err(e) => {
+                *scratch = buf;
+                return Err(Attempt::Failed(e));
+            }
+        };
+        *scratch = buf;
+        if reusable {
+            self.put(env, conn);
+        }
+        Ok(Invoked {
+            status,
+            function_error,
+            reused: reusable,
+        })
+    }
+}
+
+enum Attempt {
+    /// The connection was dead before anything came back: safe to retry on a new one.
+    Stale,
+    Failed(InvokeError),
+}
+
+fn is_reset(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::ConnectionReset
+            | std::io::ErrorKind::BrokenPipe
+            | std::io::ErrorKind::ConnectionAborted
+    )
+}
+
+/// Reads the response body into `body`. `buf[head_len..]` holds bytes already read. Returns
+/// whether the connection ended exactly at the body's end (so it may be reused).
+async fn read_body(
+    conn: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    head_len: usize,
+    framing: BodyFraming,
+    body: &mut Vec<u8>,
+) -> Result<bool, InvokeError> {
+    match framing {
+        BodyFraming::None => Ok(buf.len() == head_len),
+        BodyFraming::Length(n) => {
+            let n = usize::try_from(n).map_err(|_| HttpError::BadGateway("body too large"))?;
+            let have = &buf[head_len..];
+            if have.len() > n {
+                // More than announced: the peer is confused; answer from what we have, never
+                // reuse the connection.
+                body.extend_from_slice(&have[..n]);
+                return Ok(false);
+            }
+            body.reserve(n);
+            body.extend_from_slice(have);
+            while body.len() < n {
+                let len = body.len();
+                let (res, slice) = conn
+                    .read(monoio::buf::IoBufMut::slice_mut(
+                        std::mem::take(body),
+                        len..n,
+                    ))
+                    .await;
+                *body = slice.into_inner();
+                match res {
+                    Ok(0) => return Err(InvokeError::Closed),
+                    Ok(_) => {}
+                    Err(e) => return Err(InvokeError::Io(e)),
+                }
+            }
+            Ok(true)
+        }
+        BodyFraming::Chunked => {
+            let mut dec = ChunkedDecoder::new();
+            let mut start = head_len;
+            loop {
+                let d = dec.decode(&buf[start..], body, MAX_RESPONSE_BYTES)?;
+                if d.done {
+                    return Ok(start + d.consumed == buf.len());
+                }
+                buf.clear();
+                start = 0;
+                if buf.capacity() < 16 * 1024 {
+                    buf.reserve(16 * 1024);
+                }
+                let cap = buf.capacity();
+                let (res, slice) = conn
+                    .read(monoio::buf::IoBufMut::slice_mut(
+                        std::mem::take(buf),
+                        0..cap,
+                    ))
+                    .await;
+                *buf = slice.into_inner();
+                match res {
+                    Ok(0) => return Err(InvokeError::Closed),
+                    Ok(_) => {}
+                    Err(e) => return Err(InvokeError::Io(e)),
+                }
+            }
+        }
+        BodyFraming::UntilClose => {
+            body.extend_from_slice(&buf[head_len..]);
+            loop {
+                if body.len() > MAX_RESPONSE_BYTES {
+                    return Err(HttpError::BadGateway("body too large").into());
+                }
+                body.reserve(16 * 1024);
+                let len = body.len();
+                let cap = body.capacity();
+                let (res, slice) = conn
+                    .read(monoio::buf::IoBufMut::slice_mut(
+                        std::mem::take(body),
+                        len..cap,
+                    ))
+                    .await;
+                *body = slice.into_inner();
+                match res {
+                    Ok(0) => return Ok(false),
+                    Ok(_) => {}
+                    Err(e) => return Err(InvokeError::Io(e)),
+                }
+            }
+        }
+    }
+}
