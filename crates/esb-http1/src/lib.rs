@@ -17,6 +17,8 @@
 //!
 //! The decisions taken on the cases RFC 9110/9112 leave open are listed on [`parse_request_head`].
 
+#![warn(missing_docs)]
+
 mod chunked;
 mod error;
 mod fields;

@@ -90,7 +90,8 @@ pub struct RequestHead<'b, 'h> {
     /// default, then `Connection: close` / `keep-alive`).
     pub keep_alive: bool,
     /// `Expect: 100-continue` on HTTP/1.1: send [`crate::CONTINUE_100`] before reading the body,
-    /// but only once the request has been authorised (checklist A12).
+    /// but only once the request has been authorised (checklist A12), and only when `framing`
+    /// announces a body (the flag is reported whatever the framing).
     pub expect_continue: bool,
     /// The `Host` value (validated; for absolute-form the URI's authority, which must match it).
     /// `None` only on HTTP/1.0 without a Host.
