@@ -278,12 +278,6 @@ async fn refuse_early(
         }
         _ => {}
     }
-    if drain > 0 {
-        let deadline = Instant::now() + ms(w.shared.limits.body_timeout_ms);
-        if !discard(io, drain, deadline).await {
-            return Step::Close;
-        }
-    }
     let connection = match (consumed, keep_alive) {
         (Some(_), true) => head.response_connection(),
         _ => Connection::Close,
@@ -294,9 +288,19 @@ async fn refuse_early(
         return Step::Close;
     }
     match consumed {
-        Some(n) if connection != Connection::Close => Step::Next { consumed: n },
-        Some(_) => Step::Close,
-        None => Step::Linger,
+        Some(n) if connection != Connection::Close => {
+            // The answer goes first: a client may wait for it before sending the body. The body
+            // still follows (the framing says so) and is dropped before the next head.
+            if drain > 0 {
+                let deadline = Instant::now() + ms(w.shared.limits.body_timeout_ms);
+                if !discard(io, drain, deadline).await {
+                    return Step::Close;
+                }
+            }
+            Step::Next { consumed: n }
+        }
+        Some(_) if drain == 0 => Step::Close,
+        _ => Step::Linger,
     }
 }
 

@@ -5,24 +5,41 @@
 //! read; [`run`] does the work once the body is in and writes the whole answer into `out`.
 
 use esb_http1::{Connection, Method, RequestHead};
+use esb_model::RouteAuth;
+use esb_pool::{Outcome, StopReason};
+use esb_router::PathParams;
+use monoio::time::timeout;
 
-use crate::errors::{LoginFailure, RequestError};
+use crate::errors::{FunctionFailure, LoginFailure, RequestError};
+use crate::front::RouteTarget;
 use crate::worker::Worker;
 
 pub use crate::ctx::RequestCtx;
 
 /// What a request will get, decided before its body is read.
-pub enum Plan {
+// The big variant holds the path parameters inline; boxing it would allocate per request.
+#[allow(clippy::large_enum_variant)]
+pub enum Plan<'w, 'b> {
     Health,
     Login,
+    Invoke(Invoke<'w, 'b>),
+}
+
+/// A routed, authorized request.
+#[allow(dead_code)] // resource, method and params feed the event builder (next step)
+pub struct Invoke<'w, 'b> {
+    pub target: &'w RouteTarget,
+    pub resource: &'w str,
+    pub route_method: &'w str,
+    pub params: PathParams<'w, 'b>,
 }
 
 /// Decides from the head: built-in endpoints first, then the routes.
-pub fn plan(
-    w: &Worker,
-    head: &RequestHead<'_, '_>,
+pub fn plan<'w, 'b>(
+    w: &'w Worker,
+    head: &RequestHead<'b, '_>,
     _ctx: &RequestCtx,
-) -> Result<Plan, RequestError> {
+) -> Result<Plan<'w, 'b>, RequestError> {
     let front = &w.shared.front;
     let path = head.path;
     if path == "/health" && matches!(head.method, Method::Get | Method::Head) {
@@ -34,7 +51,47 @@ pub fn plan(
         }
         return Ok(Plan::Login);
     }
-    Err(RequestError::NoRoute)
+    let m = front
+        .routes
+        .route(head.method.as_str(), path)
+        .map_err(|_| RequestError::NoRoute)?;
+    match &m.value.auth {
+        RouteAuth::None => {}
+        RouteAuth::ApiKey => {
+            if !front.api_key_ok(single(head, "x-api-key")?) {
+                return Err(RequestError::Forbidden);
+            }
+        }
+        RouteAuth::Cognito => {
+            let Some(_token) = bearer(single(head, "authorization")?) else {
+                return Err(RequestError::Unauthorized("missing token"));
+            };
+            return Err(RequestError::Unauthorized(
+                "token verification is not wired yet",
+            ));
+        }
+        RouteAuth::Authorizer(_) => {
+            return Err(RequestError::Internal("authorizers are not supported"));
+        }
+    }
+    Ok(Plan::Invoke(Invoke {
+        target: m.value,
+        resource: m.resource,
+        route_method: m.method.as_str(),
+        params: m.params,
+    }))
+}
+
+/// The token of an `Authorization` value: `Bearer <t>` (scheme case-insensitive, one space) or
+/// the raw token, as API Gateway's Cognito authorizer accepts both. Empty → none.
+fn bearer(value: Option<&[u8]>) -> Option<&[u8]> {
+    let v = value?;
+    let t = match v.get(..7) {
+        Some(p) if p.eq_ignore_ascii_case(b"bearer ") => &v[7..],
+        _ if v.eq_ignore_ascii_case(b"bearer") => return None,
+        _ => v,
+    };
+    (!t.is_empty()).then_some(t)
 }
 
 /// The one value of a header that must not repeat (`x-api-key`, `authorization`): two of them
@@ -57,16 +114,16 @@ fn single<'b>(head: &RequestHead<'b, '_>, name: &str) -> Result<Option<&'b [u8]>
 }
 
 /// Carries out `plan` with the body read; writes the full answer into `out`.
+#[allow(clippy::too_many_arguments)]
 pub async fn run(
     w: &Worker,
-    plan: Plan,
+    plan: Plan<'_, '_>,
     head: &RequestHead<'_, '_>,
     ctx: &RequestCtx,
     body: &[u8],
     out: &mut Vec<u8>,
     connection: Connection,
 ) -> Result<(), RequestError> {
-    let _ = (w, body);
     match plan {
         Plan::Health => {
             write_json(
@@ -81,7 +138,99 @@ pub async fn run(
             Ok(())
         }
         Plan::Login => Err(RequestError::Internal("login not wired yet")),
+        Plan::Invoke(inv) => invoke(w, inv, head, ctx, body, out, connection).await,
     }
+}
+
+async fn invoke(
+    w: &Worker,
+    inv: Invoke<'_, '_>,
+    head: &RequestHead<'_, '_>,
+    ctx: &RequestCtx,
+    body: &[u8],
+    out: &mut Vec<u8>,
+    connection: Connection,
+) -> Result<(), RequestError> {
+    let pool = &w.shared.pool;
+    let f = inv.target.function;
+    let lease = match timeout(pool.wait_limit(f), pool.acquire(f)).await {
+        Ok(Ok(lease)) => lease,
+        Ok(Err(e)) => return Err(e.into()),
+        Err(_) => return Err(pool.timed_out(f).into()),
+    };
+    let mut event = w.buffers.take();
+    let mut scratch = w.buffers.take();
+    let mut answer = w.buffers.take();
+    let built = build_event(w, &inv, head, ctx, body, &mut event);
+    let result = match built {
+        Err(e) => {
+            lease.release(Outcome::Reuse);
+            Err(e)
+        }
+        Ok(()) => {
+            let env = lease.env();
+            let call = w
+                .upstream
+                .invoke(env, lease.addr(), &event, &mut scratch, &mut answer);
+            match timeout(inv.target.timeout, call).await {
+                Err(_) => {
+                    // The connection in use was dropped with the future; the environment's
+                    // state is unknown.
+                    w.upstream.forget(env);
+                    lease.release(Outcome::Destroy(StopReason::Timeout));
+                    Err(RequestError::Timeout)
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(request_id = ctx.id(), error = %e, "invocation failed");
+                    w.upstream.forget(env);
+                    lease.release(Outcome::Destroy(StopReason::Faulty));
+                    Err(RequestError::Function(
+                        FunctionFailure::Unreachable,
+                        inv.target.format,
+                    ))
+                }
+                Ok(Ok(invoked)) => {
+                    lease.release(Outcome::Reuse);
+                    map_response(w, &inv, head, ctx, invoked, &answer, out, connection)
+                }
+            }
+        }
+    };
+    w.buffers.give(event);
+    w.buffers.give(scratch);
+    w.buffers.give(answer);
+    result
+}
+
+fn build_event(
+    _w: &Worker,
+    _inv: &Invoke<'_, '_>,
+    _head: &RequestHead<'_, '_>,
+    _ctx: &RequestCtx,
+    _body: &[u8],
+    _out: &mut Vec<u8>,
+) -> Result<(), RequestError> {
+    Err(RequestError::Internal("event building is not wired yet"))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn map_response(
+    _w: &Worker,
+    inv: &Invoke<'_, '_>,
+    _head: &RequestHead<'_, '_>,
+    _ctx: &RequestCtx,
+    invoked: crate::upstream::Invoked,
+    _answer: &[u8],
+    _out: &mut Vec<u8>,
+    _connection: Connection,
+) -> Result<(), RequestError> {
+    if invoked.function_error || invoked.status != 200 {
+        return Err(RequestError::Function(
+            FunctionFailure::Error,
+            inv.target.format,
+        ));
+    }
+    Err(RequestError::Internal("response mapping is not wired yet"))
 }
 
 /// Writes a JSON answer made by esb itself (constant-safe headers).
@@ -102,5 +251,23 @@ pub fn write_json(
     let _ = esb_http1::write_response_head(out, status, None, headers, body.len(), connection);
     if head.method != Method::Head {
         out.extend_from_slice(body);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_forms() {
+        assert_eq!(bearer(Some(b"Bearer abc")), Some(&b"abc"[..]));
+        assert_eq!(bearer(Some(b"bearer abc")), Some(&b"abc"[..]));
+        assert_eq!(bearer(Some(b"abc")), Some(&b"abc"[..]));
+        assert_eq!(bearer(Some(b"Bearer")), None);
+        assert_eq!(bearer(Some(b"Bearer ")), None);
+        assert_eq!(bearer(Some(b"")), None);
+        assert_eq!(bearer(None), None);
+        // Two spaces leave a token starting with a space, which no verifier accepts.
+        assert_eq!(bearer(Some(b"Bearer  abc")), Some(&b" abc"[..]));
     }
 }

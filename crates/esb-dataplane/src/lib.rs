@@ -101,7 +101,7 @@ impl DataPlane {
                 ..esb_http1::Limits::default()
             },
             tls: tls.config.clone(),
-            front: front::FrontDoor::new(cfg)?,
+            front: front::FrontDoor::new(cfg, &pool)?,
             pool,
             blocking: blocking::BlockingPool::new(BLOCKING_THREADS, BLOCKING_QUEUE)
                 .map_err(StartError::Threads)?,

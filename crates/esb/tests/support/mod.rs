@@ -1,0 +1,416 @@
+//! Test support for the gateway tests: a temp config folder, the real `esb` binary started on a
+//! free loopback port, and a raw TLS client that sends exact bytes and reads exact responses.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use esb_testkit::{Child, free_port, wait_for_port};
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+
+/// The example config's development user and key (`config/esb.toml`).
+pub const DEV_KEY: &str = "dev-api-key-change-in-production";
+pub const DEV_USER: &str = "demo";
+pub const DEV_PASS: &str = "demo-pass";
+const DEV_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$w0hSAQZv0lW3erifmUhn+g$J/Jf3lMgyXSst6PShBhOebtFMp/sgM82Ega9+VgqcyU";
+
+/// Both drivers, so every IO test runs on each (as monoio's own tests do).
+pub const DRIVERS: [&str; 2] = ["epoll", "io_uring"];
+
+/// What a test wants in its esb.toml / functions.yml / routing.yml.
+#[derive(Clone, Debug)]
+pub struct Setup {
+    pub driver: &'static str,
+    pub workers: usize,
+    /// Extra lines for `[limits]`.
+    pub limits: String,
+    /// The RIE the `echo` function points at (`runtime: endpoint`); `None` → an unused port.
+    pub rie_port: Option<u16>,
+    /// Function timeout in seconds.
+    pub fn_timeout: f64,
+}
+
+impl Setup {
+    pub fn new(driver: &'static str) -> Setup {
+        Setup {
+            driver,
+            workers: 1,
+            limits: String::new(),
+            rie_port: None,
+            fn_timeout: 10.0,
+        }
+    }
+
+    pub fn limits(mut self, l: &str) -> Setup {
+        self.limits = l.to_string();
+        self
+    }
+
+    pub fn rie(mut self, port: u16) -> Setup {
+        self.rie_port = Some(port);
+        self
+    }
+
+    pub fn fn_timeout(mut self, secs: f64) -> Setup {
+        self.fn_timeout = secs;
+        self
+    }
+}
+
+/// A running esb with its config folder and certificate.
+pub struct Esb {
+    pub port: u16,
+    pub child: Child,
+    pub dir: tempfile::TempDir,
+    tls: Arc<ClientConfig>,
+}
+
+impl Esb {
+    pub fn start(setup: &Setup) -> Esb {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let ck = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])
+            .unwrap();
+        std::fs::write(dir.path().join("cert.pem"), ck.cert.pem()).unwrap();
+        std::fs::write(dir.path().join("key.pem"), ck.signing_key.serialize_pem()).unwrap();
+        write_config(dir.path(), port, setup);
+
+        let mut roots = RootCertStore::empty();
+        roots.add(ck.cert.der().clone()).unwrap();
+        let tls = ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_esb"));
+        cmd.arg("serve")
+            .arg("--config")
+            .arg(dir.path().join("esb.toml"))
+            .env("RUST_LOG", "info");
+        let child = Child::spawn("esb", cmd).unwrap();
+        let esb = Esb {
+            port,
+            child,
+            dir,
+            tls: Arc::new(tls),
+        };
+        if let Err(e) = wait_for_port(port, Duration::from_secs(20)) {
+            panic!("esb did not listen: {e}\n{}", esb.child.log());
+        }
+        esb
+    }
+
+    pub fn connect(&self) -> Conn {
+        let tcp = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        tcp.set_nodelay(true).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let conn =
+            ClientConnection::new(self.tls.clone(), ServerName::try_from("localhost").unwrap())
+                .unwrap();
+        Conn {
+            tls: StreamOwned::new(conn, tcp),
+            pending: Vec::new(),
+            head_only: false,
+        }
+    }
+
+    /// One request on a fresh connection.
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Response {
+        self.connect().request(method, path, headers, body)
+    }
+
+    pub fn get(&self, path: &str, headers: &[(&str, &str)]) -> Response {
+        self.request("GET", path, headers, b"")
+    }
+
+    /// Logs in with the dev user and returns the IdToken.
+    pub fn login(&self) -> String {
+        let body =
+            format!(r#"{{"AuthParameters":{{"USERNAME":"{DEV_USER}","PASSWORD":"{DEV_PASS}"}}}}"#);
+        let r = self.request(
+            "POST",
+            "/user/auth/v1",
+            &[("x-api-key", DEV_KEY), ("content-type", "application/json")],
+            body.as_bytes(),
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json()["AuthenticationResult"]["IdToken"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    pub fn log(&self) -> String {
+        self.child.log()
+    }
+}
+
+fn write_config(dir: &Path, port: u16, s: &Setup) {
+    let toml = format!(
+        r#"routing = "routing.yml"
+functions = "functions.yml"
+
+[server]
+listen = "127.0.0.1:{port}"
+admin_listen = "127.0.0.1:0"
+workers = {workers}
+driver = "{driver}"
+
+[tls]
+cert = "cert.pem"
+key = "key.pem"
+
+[limits]
+{limits}
+
+[auth]
+api_key = "{DEV_KEY}"
+login_paths = ["/user/auth/v1", "/user/auth/ver1.0"]
+
+[[auth.users]]
+username = "{DEV_USER}"
+password_hash = "{DEV_HASH}"
+email = "demo@example.com"
+
+[api]
+stage = "prod"
+"#,
+        workers = s.workers,
+        driver = s.driver,
+        limits = s.limits,
+    );
+    std::fs::write(dir.join("esb.toml"), toml).unwrap();
+    let rie = s.rie_port.unwrap_or_else(free_port);
+    std::fs::write(
+        dir.join("functions.yml"),
+        format!(
+            "functions:\n  echo:\n    runtime: endpoint\n    endpoint: \"http://127.0.0.1:{rie}\"\n    timeout: {}\n",
+            s.fn_timeout
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("routing.yml"),
+        r#"routes:
+  - path: "/echo/{proxy+}"
+    method: ANY
+    function: echo
+  - path: "/v2/echo/{proxy+}"
+    method: ANY
+    function: echo
+    payload_format: "2.0"
+  - path: "/public/echo"
+    method: ANY
+    function: echo
+    auth: none
+  - path: "/keyed/echo"
+    method: ANY
+    function: echo
+    auth: api_key
+"#,
+    )
+    .unwrap();
+}
+
+/// A parsed response.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+}
+
+/// One TLS connection that writes exact bytes and reads responses in order.
+pub struct Conn {
+    tls: StreamOwned<ClientConnection, TcpStream>,
+    pending: Vec<u8>,
+    head_only: bool,
+}
+
+impl Conn {
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.tls.write_all(bytes).unwrap();
+        self.tls.flush().unwrap();
+    }
+
+    /// Like [`Conn::send`] but tolerates the server having closed already.
+    pub fn try_send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.tls.write_all(bytes)?;
+        self.tls.flush()
+    }
+
+    pub fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Response {
+        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\n");
+        for (n, v) in headers {
+            req.push_str(&format!("{n}: {v}\r\n"));
+        }
+        if !body.is_empty() || !matches!(method, "GET" | "HEAD") {
+            req.push_str(&format!("Content-Length: {}\r\n", body.len()));
+        }
+        req.push_str("\r\n");
+        let mut bytes = req.into_bytes();
+        bytes.extend_from_slice(body);
+        self.send(&bytes);
+        if method == "HEAD" {
+            self.read_head_response()
+        } else {
+            self.read_response()
+        }
+    }
+
+    /// Reads the answer to a HEAD request (a Content-Length but no body).
+    pub fn read_head_response(&mut self) -> Response {
+        self.head_only = true;
+        let r = self.read_response();
+        self.head_only = false;
+        r
+    }
+
+    fn fill(&mut self) -> usize {
+        let mut chunk = [0u8; 16 * 1024];
+        match self.tls.read(&mut chunk) {
+            Ok(n) => {
+                self.pending.extend_from_slice(&chunk[..n]);
+                n
+            }
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut =>
+            {
+                panic!("timed out waiting for the server")
+            }
+            Err(_) => 0,
+        }
+    }
+
+    /// Reads one response (panics if the connection ends first).
+    pub fn read_response(&mut self) -> Response {
+        self.try_read_response()
+            .expect("connection closed before a response")
+    }
+
+    /// One response, or `None` if the connection closed cleanly first.
+    pub fn try_read_response(&mut self) -> Option<Response> {
+        loop {
+            let mut headers = [httparse::EMPTY_HEADER; 64];
+            let mut resp = httparse::Response::new(&mut headers);
+            if let httparse::Status::Complete(head_len) = resp.parse(&self.pending).unwrap() {
+                let status = resp.code.unwrap();
+                let headers: Vec<(String, String)> = resp
+                    .headers
+                    .iter()
+                    .map(|h| {
+                        (
+                            h.name.to_string(),
+                            String::from_utf8_lossy(h.value).into_owned(),
+                        )
+                    })
+                    .collect();
+                if status == 100 {
+                    self.pending.drain(..head_len);
+                    return Some(Response {
+                        status,
+                        headers,
+                        body: Vec::new(),
+                    });
+                }
+                let len: usize = if self.head_only {
+                    0
+                } else {
+                    headers
+                        .iter()
+                        .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+                        .map(|(_, v)| v.parse().unwrap())
+                        .unwrap_or(0)
+                };
+                while self.pending.len() < head_len + len {
+                    if self.fill() == 0 {
+                        panic!("connection closed inside a body");
+                    }
+                }
+                let body = self.pending[head_len..head_len + len].to_vec();
+                self.pending.drain(..head_len + len);
+                return Some(Response {
+                    status,
+                    headers,
+                    body,
+                });
+            }
+            if self.fill() == 0 {
+                assert!(self.pending.is_empty(), "connection closed inside a head");
+                return None;
+            }
+        }
+    }
+
+    /// True when the server closed the connection (EOF or reset) with nothing more to read.
+    /// Bounded by the read timeout: a server that keeps it open fails the caller's assertion.
+    pub fn is_closed(&mut self) -> bool {
+        if !self.pending.is_empty() {
+            return false;
+        }
+        let mut chunk = [0u8; 1024];
+        match self.tls.read(&mut chunk) {
+            Ok(0) => true,
+            Ok(n) => {
+                self.pending.extend_from_slice(&chunk[..n]);
+                false
+            }
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut =>
+            {
+                false
+            }
+            Err(_) => true,
+        }
+    }
+
+    pub fn set_read_timeout(&self, d: Duration) {
+        self.tls.sock.set_read_timeout(Some(d)).unwrap();
+    }
+}
+
+/// Where the shared corpus lives (`/work/shared` next to the repo).
+pub fn corpus_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus")
+}
