@@ -15,6 +15,8 @@ const MAX_ID: usize = 128;
 pub struct RequestCtx {
     id: [u8; MAX_ID],
     id_len: u8,
+    ip: [u8; 46],
+    ip_len: u8,
     /// The id came from the client's `X-Request-Id` (echo it under that name too).
     echoed: bool,
     pub peer: SocketAddr,
@@ -26,10 +28,13 @@ impl RequestCtx {
         let mut ctx = RequestCtx {
             id: [0; MAX_ID],
             id_len: 0,
+            ip: [0; 46],
+            ip_len: 0,
             echoed: false,
             peer,
             received,
         };
+        ctx.format_ip();
         match head.header("x-request-id").filter(|v| valid_id(v)) {
             Some(v) => {
                 ctx.id[..v.len()].copy_from_slice(v);
@@ -46,6 +51,8 @@ impl RequestCtx {
         let mut ctx = RequestCtx {
             id: [0; MAX_ID],
             id_len: 0,
+            ip: [0; 46],
+            ip_len: 0,
             echoed: false,
             peer: SocketAddr::from(([0, 0, 0, 0], 0)),
             received: SystemTime::UNIX_EPOCH,
@@ -60,6 +67,26 @@ impl RequestCtx {
             .encode_lower(&mut self.id[..])
             .len();
         self.id_len = n as u8;
+    }
+
+    fn format_ip(&mut self) {
+        use std::io::Write as _;
+        let mut cur = std::io::Cursor::new(&mut self.ip[..]);
+        if write!(cur, "{}", self.peer.ip()).is_ok() {
+            self.ip_len = cur.position() as u8;
+        }
+    }
+
+    /// The client's address as text (`requestContext.identity.sourceIp`).
+    pub fn source_ip(&self) -> &str {
+        std::str::from_utf8(&self.ip[..self.ip_len as usize]).unwrap_or("")
+    }
+
+    /// When the request arrived, epoch milliseconds.
+    pub fn epoch_ms(&self) -> u64 {
+        self.received
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64)
     }
 
     pub fn id(&self) -> &str {

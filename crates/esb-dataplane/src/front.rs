@@ -21,18 +21,22 @@ pub struct RouteTarget {
 }
 
 /// Everything the request pipeline reads but never changes.
-#[allow(dead_code)] // stage and domain name feed the event builder (next step)
 pub struct FrontDoor {
     pub api_key: String,
     pub login_paths: Vec<String>,
     pub routes: RouteTable<RouteTarget>,
+    /// REST (v1) stage; HTTP API (v2) events always say `$default`.
     pub stage: String,
+    /// `requestContext.domainName`; empty means the request's Host.
     pub domain_name: String,
+    pub api: esb_event::ApiContext,
 }
 
 /// Per-core mutable state of the front door (the verified-token cache, the event writer).
 #[derive(Default)]
-pub struct Local {}
+pub struct Local {
+    pub events: esb_event::EventWriter,
+}
 
 impl FrontDoor {
     pub fn new(cfg: &Config, pool: &PoolTable) -> Result<FrontDoor, StartError> {
@@ -64,6 +68,11 @@ impl FrontDoor {
             routes,
             stage: cfg.api.stage.clone(),
             domain_name: cfg.api.domain_name.clone(),
+            api: esb_event::ApiContext {
+                account_id: cfg.api.account_id.clone(),
+                api_id: cfg.api.api_id.clone(),
+                binary_media_types: cfg.api.binary_media_types.clone(),
+            },
         })
     }
 

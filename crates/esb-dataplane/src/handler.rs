@@ -4,8 +4,9 @@
 //! Hot path. [`plan`] decides from the head alone, so refusals happen before any body byte is
 //! read; [`run`] does the work once the body is in and writes the whole answer into `out`.
 
+use esb_event::{Authorizer, RequestView, ResponseError};
 use esb_http1::{Connection, Method, RequestHead};
-use esb_model::RouteAuth;
+use esb_model::{PayloadFormat, RouteAuth};
 use esb_pool::{Outcome, StopReason};
 use esb_router::PathParams;
 use monoio::time::timeout;
@@ -26,7 +27,6 @@ pub enum Plan<'w, 'b> {
 }
 
 /// A routed, authorized request.
-#[allow(dead_code)] // resource, method and params feed the event builder (next step)
 pub struct Invoke<'w, 'b> {
     pub target: &'w RouteTarget,
     pub resource: &'w str,
@@ -191,7 +191,7 @@ async fn invoke(
                 }
                 Ok(Ok(invoked)) => {
                     lease.release(Outcome::Reuse);
-                    map_response(w, &inv, head, ctx, invoked, &answer, out, connection)
+                    map_response(&inv, head, ctx, invoked, &answer, out, connection)
                 }
             }
         }
@@ -202,35 +202,114 @@ async fn invoke(
     result
 }
 
+/// Writes the API Gateway event for this request into `out` (esb-event does the sanitising).
 fn build_event(
-    _w: &Worker,
-    _inv: &Invoke<'_, '_>,
-    _head: &RequestHead<'_, '_>,
-    _ctx: &RequestCtx,
-    _body: &[u8],
-    _out: &mut Vec<u8>,
+    w: &Worker,
+    inv: &Invoke<'_, '_>,
+    head: &RequestHead<'_, '_>,
+    ctx: &RequestCtx,
+    body: &[u8],
+    out: &mut Vec<u8>,
 ) -> Result<(), RequestError> {
-    Err(RequestError::Internal("event building is not wired yet"))
+    let front = &w.shared.front;
+    let v2 = inv.target.format == PayloadFormat::V2;
+    let domain = if front.domain_name.is_empty() {
+        host_without_port(head.host.unwrap_or(""))
+    } else {
+        front.domain_name.as_str()
+    };
+    let user_agent = head
+        .header("user-agent")
+        .and_then(|v| std::str::from_utf8(v).ok());
+    let req = RequestView {
+        method: head.method.as_str(),
+        path: head.path,
+        query: head.query.unwrap_or(""),
+        headers: head.headers,
+        body,
+        source_ip: ctx.source_ip(),
+        user_agent,
+        request_id: ctx.id(),
+        request_time_ms: ctx.epoch_ms(),
+        stage: if v2 { "$default" } else { front.stage.as_str() },
+        resource: inv.resource,
+        route_method: inv.route_method,
+        path_params: inv.params.as_slice(),
+        domain_name: domain,
+        protocol: head.version.as_str(),
+        scheme: "https",
+        port: w.shared.port,
+        authorizer: Authorizer::None,
+    };
+    let mut local = w.local.borrow_mut();
+    if v2 {
+        local.events.write_v2(&req, &front.api, out);
+    } else {
+        local.events.write_v1(&req, &front.api, out);
+    }
+    Ok(())
 }
 
+/// `example.com:8443` → `example.com`, `[::1]:8443` → `[::1]` (the Host was validated).
+fn host_without_port(host: &str) -> &str {
+    match host.strip_prefix('[') {
+        Some(rest) => rest.find(']').map_or(host, |i| &host[..i + 2]),
+        None => host.split(':').next().unwrap_or(host),
+    }
+}
+
+/// Turns the function's answer into the client's response (esb-event validates it).
 #[allow(clippy::too_many_arguments)]
 fn map_response(
-    _w: &Worker,
     inv: &Invoke<'_, '_>,
-    _head: &RequestHead<'_, '_>,
-    _ctx: &RequestCtx,
+    head: &RequestHead<'_, '_>,
+    ctx: &RequestCtx,
     invoked: crate::upstream::Invoked,
-    _answer: &[u8],
-    _out: &mut Vec<u8>,
-    _connection: Connection,
+    answer: &[u8],
+    out: &mut Vec<u8>,
+    connection: Connection,
 ) -> Result<(), RequestError> {
-    if invoked.function_error || invoked.status != 200 {
-        return Err(RequestError::Function(
-            FunctionFailure::Error,
-            inv.target.format,
-        ));
+    let format = inv.target.format;
+    let fail = |f| RequestError::Function(f, format);
+    if invoked.status != 200 && !invoked.function_error {
+        // The RIE itself failed (AWS's answers 502 for a crashed runtime).
+        return Err(fail(FunctionFailure::Error));
     }
-    Err(RequestError::Internal("response mapping is not wired yet"))
+    let function_error = esb_event::is_function_error(invoked.function_error, answer);
+    let mapped = match format {
+        PayloadFormat::V1 => esb_event::map_v1(answer, function_error),
+        PayloadFormat::V2 => esb_event::map_v2(answer, function_error),
+    };
+    let resp = match mapped {
+        Ok(r) => r,
+        Err(ResponseError::FunctionError) => return Err(fail(FunctionFailure::Error)),
+        Err(e) => {
+            // Parser messages quote the payload; keep the log to one line.
+            let why = e.to_string();
+            let why = why.lines().next().unwrap_or("");
+            tracing::info!(
+                request_id = ctx.id(),
+                error = why,
+                "function answer refused"
+            );
+            return Err(fail(FunctionFailure::Malformed));
+        }
+    };
+    let headers = resp
+        .headers
+        .iter()
+        .map(|(n, v)| -> (&str, &[u8]) { (n, v.as_bytes()) })
+        .chain(ctx.id_headers());
+    let body: &[u8] = &resp.body;
+    if esb_http1::write_response_head(out, resp.status, None, headers, body.len(), connection)
+        .is_err()
+    {
+        return Err(fail(FunctionFailure::Malformed));
+    }
+    if head.method != Method::Head {
+        out.extend_from_slice(body);
+    }
+    Ok(())
 }
 
 /// Writes a JSON answer made by esb itself (constant-safe headers).
@@ -257,6 +336,15 @@ pub fn write_json(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hosts_lose_their_port() {
+        assert_eq!(host_without_port("example.com:8443"), "example.com");
+        assert_eq!(host_without_port("example.com"), "example.com");
+        assert_eq!(host_without_port("[::1]:8443"), "[::1]");
+        assert_eq!(host_without_port("[::1]"), "[::1]");
+        assert_eq!(host_without_port(""), "");
+    }
 
     #[test]
     fn bearer_forms() {

@@ -101,6 +101,7 @@ impl DataPlane {
                 ..esb_http1::Limits::default()
             },
             tls: tls.config.clone(),
+            port: addr.port(),
             front: front::FrontDoor::new(cfg, &pool)?,
             pool,
             blocking: blocking::BlockingPool::new(BLOCKING_THREADS, BLOCKING_QUEUE)

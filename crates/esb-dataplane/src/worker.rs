@@ -23,6 +23,8 @@ pub struct Shared {
     /// The same limits in esb-http1's terms.
     pub http_limits: esb_http1::Limits,
     pub tls: Arc<rustls::ServerConfig>,
+    /// The port clients connect to (`X-Forwarded-Port` in events).
+    pub port: u16,
     pub front: FrontDoor,
     pub pool: Arc<PoolTable>,
     /// Off-core password verification.
