@@ -237,7 +237,7 @@ fn python_with_botocore() -> PathBuf {
     // target/<profile>/deps/<test binary> → target/
     let exe = std::env::current_exe().unwrap();
     let target = exe.ancestors().nth(3).unwrap();
-    let venv = target.join("esb-sigv4-venv");
+    let venv = target.join("esb-botocore-venv");
     let py = venv.join("bin/python3");
     if !works(&py) {
         let ok = Command::new("python3")
