@@ -78,6 +78,9 @@ pub enum RequestError {
     /// The login endpoint refused.
     #[error("login refused: {0:?}")]
     Login(LoginFailure),
+    /// The event built from the request exceeds the function's 6 MB payload limit.
+    #[error("event larger than the function's payload limit")]
+    EventTooLarge,
     /// A bounded internal queue (password hashing) is full.
     #[error("too many requests")]
     Busy,
@@ -216,6 +219,12 @@ pub fn respond(err: &RequestError) -> ErrorResponse {
             }
             r
         }
+        RequestError::EventTooLarge => simple(
+            413,
+            r#"{"message":"Request Too Long"}"#,
+            "RequestTooLargeException",
+            Fault::Client,
+        ),
         RequestError::Busy => {
             let mut r = simple(
                 429,

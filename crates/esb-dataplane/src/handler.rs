@@ -151,6 +151,50 @@ async fn invoke(
     out: &mut Vec<u8>,
     connection: Connection,
 ) -> Result<(), RequestError> {
+    let mut event = w.buffers.take();
+    let mut scratch = w.buffers.take();
+    let mut answer = w.buffers.take();
+    let result = match build_event(w, &inv, head, ctx, body, &mut event) {
+        Err(e) => Err(e),
+        // Lambda's synchronous payload limit: API Gateway accepts 10 MB, the function 6 MB.
+        Ok(()) if event.len() > MAX_EVENT_BYTES => Err(RequestError::EventTooLarge),
+        Ok(()) => {
+            call(
+                w,
+                &inv,
+                head,
+                ctx,
+                &event,
+                &mut scratch,
+                &mut answer,
+                out,
+                connection,
+            )
+            .await
+        }
+    };
+    w.buffers.give(event);
+    w.buffers.give(scratch);
+    w.buffers.give(answer);
+    result
+}
+
+/// The largest event a function accepts (Lambda's 6 MB synchronous invocation payload).
+const MAX_EVENT_BYTES: usize = 6 * 1024 * 1024;
+
+/// Acquires an environment, invokes it within the function's timeout, and maps the answer.
+#[allow(clippy::too_many_arguments)]
+async fn call(
+    w: &Worker,
+    inv: &Invoke<'_, '_>,
+    head: &RequestHead<'_, '_>,
+    ctx: &RequestCtx,
+    event: &[u8],
+    scratch: &mut Vec<u8>,
+    answer: &mut Vec<u8>,
+    out: &mut Vec<u8>,
+    connection: Connection,
+) -> Result<(), RequestError> {
     let pool = &w.shared.pool;
     let f = inv.target.function;
     let lease = match timeout(pool.wait_limit(f), pool.acquire(f)).await {
@@ -158,48 +202,30 @@ async fn invoke(
         Ok(Err(e)) => return Err(e.into()),
         Err(_) => return Err(pool.timed_out(f).into()),
     };
-    let mut event = w.buffers.take();
-    let mut scratch = w.buffers.take();
-    let mut answer = w.buffers.take();
-    let built = build_event(w, &inv, head, ctx, body, &mut event);
-    let result = match built {
-        Err(e) => {
+    let env = lease.env();
+    let invoking = w.upstream.invoke(env, lease.addr(), event, scratch, answer);
+    match timeout(inv.target.timeout, invoking).await {
+        Err(_) => {
+            // The connection in use was dropped with the future; the environment's state is
+            // unknown.
+            w.upstream.forget(env);
+            lease.release(Outcome::Destroy(StopReason::Timeout));
+            Err(RequestError::Timeout)
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(request_id = ctx.id(), error = %e, "invocation failed");
+            w.upstream.forget(env);
+            lease.release(Outcome::Destroy(StopReason::Faulty));
+            Err(RequestError::Function(
+                FunctionFailure::Unreachable,
+                inv.target.format,
+            ))
+        }
+        Ok(Ok(invoked)) => {
             lease.release(Outcome::Reuse);
-            Err(e)
+            map_response(inv, head, ctx, invoked, answer, out, connection)
         }
-        Ok(()) => {
-            let env = lease.env();
-            let call = w
-                .upstream
-                .invoke(env, lease.addr(), &event, &mut scratch, &mut answer);
-            match timeout(inv.target.timeout, call).await {
-                Err(_) => {
-                    // The connection in use was dropped with the future; the environment's
-                    // state is unknown.
-                    w.upstream.forget(env);
-                    lease.release(Outcome::Destroy(StopReason::Timeout));
-                    Err(RequestError::Timeout)
-                }
-                Ok(Err(e)) => {
-                    tracing::warn!(request_id = ctx.id(), error = %e, "invocation failed");
-                    w.upstream.forget(env);
-                    lease.release(Outcome::Destroy(StopReason::Faulty));
-                    Err(RequestError::Function(
-                        FunctionFailure::Unreachable,
-                        inv.target.format,
-                    ))
-                }
-                Ok(Ok(invoked)) => {
-                    lease.release(Outcome::Reuse);
-                    map_response(&inv, head, ctx, invoked, &answer, out, connection)
-                }
-            }
-        }
-    };
-    w.buffers.give(event);
-    w.buffers.give(scratch);
-    w.buffers.give(answer);
-    result
+    }
 }
 
 /// Writes the API Gateway event for this request into `out` (esb-event does the sanitising).

@@ -222,6 +222,11 @@ stage = "prod"
     method: ANY
     function: echo
     auth: api_key
+  - path: "/v2/public/{proxy+}"
+    method: ANY
+    function: echo
+    auth: none
+    payload_format: "2.0"
 "#,
     )
     .unwrap();
@@ -407,6 +412,29 @@ impl Conn {
 
     pub fn set_read_timeout(&self, d: Duration) {
         self.tls.sock.set_read_timeout(Some(d)).unwrap();
+    }
+}
+
+/// `esb-rie` running the `echo` test function on a free loopback port.
+pub struct Rie {
+    pub port: u16,
+    pub child: Child,
+}
+
+impl Rie {
+    pub fn start() -> Rie {
+        let port = free_port();
+        let mut cmd = Command::new(esb_testkit::cargo_bin("esb-rie", "esb-rie"));
+        cmd.arg("--runtime-interface-emulator-address")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--runtime-api-address")
+            .arg(format!("127.0.0.1:{}", free_port()))
+            .arg(esb_testkit::cargo_bin("esb-echo", "echo"));
+        let child = Child::spawn("esb-rie", cmd).unwrap();
+        if let Err(e) = wait_for_port(port, Duration::from_secs(20)) {
+            panic!("esb-rie did not listen: {e}\n{}", child.log());
+        }
+        Rie { port, child }
     }
 }
 
