@@ -95,6 +95,8 @@ struct ApiDef {
     default_authorizer: Option<String>,
     api_key_required: bool,
     authorizers: BTreeMap<String, AuthDef>,
+    /// Authorizers refused under skip_unsupported: routes using them are left out.
+    refused_authorizers: BTreeSet<String>,
 }
 
 pub(crate) struct Apis {
@@ -343,6 +345,9 @@ fn route_auth(
                     names[&(e.api.clone(), n.to_string())].clone(),
                 ))
             }
+            None if def.refused_authorizers.contains(n) => {
+                return refuse(&format!("authorizer {n} was refused"));
+            }
             None => {
                 return Err(SamError::invalid(
                     format!("{auth_at}.Authorizer"),
@@ -408,6 +413,7 @@ fn parse_api(
         default_authorizer: None,
         api_key_required: false,
         authorizers: BTreeMap::new(),
+        refused_authorizers: BTreeSet::new(),
     };
     if let Some(auth) = ctx.prop_shallow(props, "Auth", at)? {
         let aat = format!("{at}.Auth");
@@ -470,8 +476,13 @@ fn parse_auth(
             } else {
                 rest_authorizer(ctx, name, a, &nat)?
             };
-            if let Some(p) = parsed {
-                def.authorizers.insert(name.clone(), p);
+            match parsed {
+                Some(p) => {
+                    def.authorizers.insert(name.clone(), p);
+                }
+                None => {
+                    def.refused_authorizers.insert(name.clone());
+                }
             }
         }
     }
@@ -634,8 +645,9 @@ fn http_authorizer(
         .prop_string(a, "AuthorizerPayloadFormatVersion", at)?
         .as_deref()
     {
-        Some("1.0") => PayloadFormat::V1,
-        Some("2.0") => PayloadFormat::V2,
+        // A YAML `1.0` is a number, which reads back as "1".
+        Some("1.0" | "1") => PayloadFormat::V1,
+        Some("2.0" | "2") => PayloadFormat::V2,
         Some(other) => {
             return Err(SamError::invalid(
                 format!("{at}.AuthorizerPayloadFormatVersion"),
@@ -800,9 +812,10 @@ fn rest_cors(
                 ],
                 &[],
             )?;
-            let origin = ctx.prop_string(&m, "AllowOrigin", &cat)?.ok_or_else(|| {
-                SamError::invalid(format!("{cat}.AllowOrigin"), "Cors needs AllowOrigin")
-            })?;
+            // SAM's CorsProperties default the origin to `'*'`.
+            let origin = ctx
+                .prop_string(&m, "AllowOrigin", &cat)?
+                .unwrap_or_else(|| "'*'".into());
             p.allow_origins = split_quoted(&origin);
             p.allow_methods = ctx
                 .prop_string(&m, "AllowMethods", &cat)?
@@ -818,6 +831,12 @@ fn rest_cors(
             p.allow_credentials = ctx
                 .prop_bool(&m, "AllowCredentials", &cat)?
                 .unwrap_or(false);
+            if p.allow_credentials && p.allow_origins.iter().any(|o| o == "*") {
+                return Err(SamError::invalid(
+                    format!("{cat}.AllowCredentials"),
+                    "credentials cannot be allowed for the '*' origin; name the origins",
+                ));
+            }
         }
         other => match other.scalar_text() {
             Some(origin) => p.allow_origins = split_quoted(&origin),
@@ -839,6 +858,13 @@ fn http_cors(
     let all = || vec!["*".to_string()];
     match c {
         CfnValue::Bool(false) => Ok(None),
+        CfnValue::String(ref t) if t.eq_ignore_ascii_case("false") => Ok(None),
+        CfnValue::String(ref t) if t.eq_ignore_ascii_case("true") => Ok(Some(CorsPolicy {
+            allow_origins: all(),
+            allow_methods: all(),
+            allow_headers: all(),
+            ..CorsPolicy::default()
+        })),
         CfnValue::Bool(true) => Ok(Some(CorsPolicy {
             allow_origins: all(),
             allow_methods: all(),

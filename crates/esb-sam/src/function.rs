@@ -185,7 +185,7 @@ pub(crate) fn import(
 
     let mut schedules = Vec::new();
     let mut events = Vec::new();
-    if let Some(evs) = props.get("Events") {
+    if let Some(evs) = props.get("Events").filter(|e| **e != CfnValue::Null) {
         let evs = evs
             .as_map()
             .ok_or_else(|| SamError::invalid(format!("{at}.Events"), "expected a mapping"))?;
@@ -523,8 +523,9 @@ fn event(
                 .prop_string(props, "PayloadFormatVersion", &pat)?
                 .as_deref()
             {
-                None | Some("2.0") => PayloadFormat::V2,
-                Some("1.0") => PayloadFormat::V1,
+                // A YAML `1.0` is a number, which reads back as "1".
+                None | Some("2.0" | "2") => PayloadFormat::V2,
+                Some("1.0" | "1") => PayloadFormat::V1,
                 Some(other) => {
                     return Err(SamError::invalid(
                         format!("{pat}.PayloadFormatVersion"),
@@ -663,7 +664,8 @@ fn event(
 }
 
 fn state_enabled(state: Option<String>, at: &str) -> Result<bool, SamError> {
-    match state.as_deref() {
+    // EventBridge's values are upper case; templates in the wild also write `Enabled`.
+    match state.map(|s| s.to_ascii_uppercase()).as_deref() {
         None | Some("ENABLED") => Ok(true),
         Some("DISABLED") => Ok(false),
         Some(other) => Err(SamError::invalid(

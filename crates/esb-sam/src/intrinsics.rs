@@ -437,6 +437,16 @@ impl<'t> Resolver<'t> {
                 at,
                 format!("pseudo-parameter {target} has no local value"),
             )),
+            // SAM's generated resources: `MyFn.Version`, `MyFn.Alias`, `MyApi.Stage`, ...
+            None if target
+                .split_once('.')
+                .is_some_and(|(res, _)| self.resources.contains_key(res)) =>
+            {
+                Err(SamError::unresolved(
+                    at,
+                    format!("Ref to {target} names a resource that exists only in AWS"),
+                ))
+            }
             None => Err(SamError::invalid(
                 at,
                 format!("Ref to {target}, which is neither a parameter nor a resource"),

@@ -431,10 +431,11 @@ fn import_with_base(text: &str, opts: &ImportOptions, base: &Path) -> Result<Imp
             continue;
         }
         let Some(ty) = res.get("Type").and_then(CfnValue::as_str) else {
-            return Err(SamError::invalid(
-                format!("{at}.Type"),
-                "a resource needs a Type",
+            // CloudFormation would refuse it; it is nothing esb could serve either way.
+            ctx.warn(format!(
+                "{at}.Type: missing or not a string; resource ignored"
             ));
+            continue;
         };
         if let Some(cond) = res.get("Condition") {
             let name = cond.as_str().ok_or_else(|| {

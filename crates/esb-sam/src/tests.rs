@@ -710,7 +710,9 @@ fn other_resource_types() {
         ),
         &["Resources.Raw.Type", "AWS::Lambda::Function"],
     );
-    refused("Resources:\n  X: {Properties: {}}\n", &["Resources.X.Type"]);
+    check("Resources:\n  X: {Properties: {}}\n", |i| {
+        assert!(i.warnings[0].starts_with("Resources.X.Type"))
+    });
     refused("Foo: 1\n", &["Resources"]);
     refused(
         &format!(
@@ -755,5 +757,70 @@ fn generated_files_round_trip_through_esb_config() {
             assert!(g.dockerfiles[0].text.contains("CMD [\"app.handler\"]\n"));
             assert_eq!(g.dockerfiles[0].context, PathBuf::from("/tpl/src"));
         },
+    );
+}
+
+#[test]
+fn leniencies_found_in_the_corpus() {
+    // Events: null, State in mixed case, numeric payload versions.
+    check(&py("      Events:\n"), |i| assert!(i.routes.is_empty()));
+    check(
+        &py(
+            "      Events:\n        A: {Type: Schedule, Properties: {Schedule: rate(1 day), State: Disabled}}\n        B: {Type: HttpApi, Properties: {Path: /b, Method: get, PayloadFormatVersion: 1.0}}\n",
+        ),
+        |i| {
+            assert!(!i.functions[0].schedules[0].enabled);
+            assert_eq!(i.routes[0].payload_format, PayloadFormat::V1);
+        },
+    );
+    // Ref to SAM-generated resources (`Fn.Version`) is unknown locally, not a template error.
+    check(
+        &py("      Environment:\n        Variables: {V: !Ref Fn.Version}\n"),
+        |i| {
+            assert!(
+                i.warnings[0].contains("Variables.V: cannot be resolved locally"),
+                "{:?}",
+                i.warnings
+            );
+        },
+    );
+    // A Cors mapping without AllowOrigin allows every origin, as SAM does.
+    let t = format!(
+        "Globals:\n  Api:\n    Cors: {{MaxAge: 60}}\n{}",
+        py("      Events:\n        A: {Type: Api, Properties: {Path: /a, Method: get}}\n")
+    );
+    check(&t, |i| {
+        assert_eq!(i.apis[0].cors.as_ref().unwrap().allow_origins, ["*"])
+    });
+}
+
+#[test]
+fn routes_behind_a_refused_authorizer_are_left_out_not_opened() {
+    let t = format!(
+        "{}  Api:\n    Type: AWS::Serverless::Api\n    Properties:\n      StageName: p\n      Auth:\n        Authorizers:\n          Ext: {{FunctionArn: 'arn:aws:lambda:us-east-1:1:function:elsewhere'}}\n",
+        py(
+            "      Events:\n        A: {Type: Api, Properties: {RestApiId: !Ref Api, Path: /a, Method: get, Auth: {Authorizer: Ext}}}\n        B: {Type: Api, Properties: {RestApiId: !Ref Api, Path: /b, Method: get}}\n"
+        )
+    );
+    refused(
+        &t,
+        &[
+            "Auth.Authorizers.Ext.FunctionArn",
+            "not a function of this template",
+        ],
+    );
+    let o = ImportOptions {
+        skip_unsupported: true,
+        ..opts()
+    };
+    let i = import(&t, &o).unwrap();
+    let paths: Vec<&str> = i.routes.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(paths, ["/b"]);
+    assert!(
+        i.warnings
+            .iter()
+            .any(|w| w.contains("Events.A.Properties.Auth") && w.contains("left out")),
+        "{:?}",
+        i.warnings
     );
 }
