@@ -16,6 +16,9 @@
 //!   with a warning naming its path, as SAM CLI blanks it; pass the value another way.
 //! - Resources that are not the gateway's business (tables, buckets, roles, layers, ...) are
 //!   ignored with a note.
+//! - Mappings are read in key order, so functions, events and hence routes come in logical-id
+//!   order, not in the order the template lists them.
+//! - Function names: `FunctionName` when it is a plain valid name, else the logical id.
 
 mod api;
 mod error;
@@ -315,8 +318,8 @@ impl Ctx<'_> {
                 continue;
             }
             // An absent value (`!If [c, x, !Ref AWS::NoValue]`) asks for nothing.
-            if let Some((_, arg)) = v.intrinsic(false)
-                && arg.as_str() == Some("AWS::NoValue")
+            if v.intrinsic(false).is_some()
+                && matches!(self.r.resolve(v, &format!("{at}.{k}")), Ok(None))
             {
                 continue;
             }

@@ -824,3 +824,14 @@ fn routes_behind_a_refused_authorizer_are_left_out_not_opened() {
         i.warnings
     );
 }
+
+#[test]
+fn a_refused_property_that_resolves_to_nothing_is_fine() {
+    let t = format!(
+        "Conditions:\n  No: !Equals [a, b]\n{}",
+        py(
+            "      FunctionUrlConfig: !If [No, {AuthType: NONE}, !Ref AWS::NoValue]\n      Layers: !If [No, [x], []]\n"
+        )
+    );
+    check(&t, |i| assert!(i.warnings.is_empty(), "{:?}", i.warnings));
+}
