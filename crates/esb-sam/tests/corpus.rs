@@ -5,6 +5,7 @@
 mod common;
 
 use std::collections::BTreeMap;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -154,7 +155,11 @@ fn every_corpus_template_imports_or_is_refused_cleanly() {
         }
         let mut top: Vec<(&String, &usize)> = reasons.iter().collect();
         top.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-        eprintln!(
+        // Straight to the stderr handle: libtest captures eprintln!, and these counts should show
+        // without --nocapture.
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(
+            err,
             "corpus ({} templates, skip_unsupported={skip}, S3 code and other runtimes made local={local}): imported {imported} \
              ({functions} functions, {routes} routes; {round_trips} round-tripped through esb-config), \
              refused {} by kind {kinds:?}",
@@ -162,7 +167,7 @@ fn every_corpus_template_imports_or_is_refused_cleanly() {
             files.len() - imported,
         );
         for (r, n) in top.iter().take(15) {
-            eprintln!("  {n:4}  {r}");
+            let _ = writeln!(err, "  {n:4}  {r}");
         }
     }
     assert!(
