@@ -89,6 +89,11 @@ impl RequestCtx {
             .map_or(0, |d| d.as_millis() as u64)
     }
 
+    /// When the request arrived, epoch seconds (token checks).
+    pub fn epoch_secs(&self) -> u64 {
+        self.epoch_ms() / 1000
+    }
+
     pub fn id(&self) -> &str {
         // Only ASCII ever goes in (valid_id / a UUID).
         std::str::from_utf8(&self.id[..self.id_len as usize]).unwrap_or("")

@@ -1,9 +1,11 @@
 //! The front door's immutable state, built once at start from the config and shared by every
 //! core behind an `Arc`: built-in paths, the API key, routes, token keys, users, functions.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use esb_config::Config;
+use esb_auth::{ApiKey, TokenCache, TokenService, TokenSettings, User, UserStore};
+use esb_config::{Config, TokenAlgorithm};
 use esb_model::{PayloadFormat, RouteAuth};
 use esb_pool::{FunctionId, PoolTable};
 use esb_router::{RouteDef, RouteTable};
@@ -22,8 +24,13 @@ pub struct RouteTarget {
 
 /// Everything the request pipeline reads but never changes.
 pub struct FrontDoor {
-    pub api_key: String,
+    pub api_key: ApiKey,
     pub login_paths: Vec<String>,
+    /// Shared with the password threads, which verify and sign off the IO cores.
+    pub tokens: Arc<TokenService>,
+    pub users: Arc<UserStore>,
+    /// `/.well-known/jwks.json`, made once.
+    pub jwks: String,
     pub routes: RouteTable<RouteTarget>,
     /// REST (v1) stage; HTTP API (v2) events always say `$default`.
     pub stage: String,
@@ -33,9 +40,21 @@ pub struct FrontDoor {
 }
 
 /// Per-core mutable state of the front door (the verified-token cache, the event writer).
-#[derive(Default)]
 pub struct Local {
     pub events: esb_event::EventWriter,
+    pub tokens: TokenCache,
+}
+
+/// Verified tokens kept per core.
+const TOKEN_CACHE_ENTRIES: usize = 10_000;
+
+impl Default for Local {
+    fn default() -> Self {
+        Local {
+            events: esb_event::EventWriter::new(),
+            tokens: TokenCache::new(TOKEN_CACHE_ENTRIES),
+        }
+    }
 }
 
 impl FrontDoor {
@@ -62,9 +81,20 @@ impl FrontDoor {
             });
         }
         let routes = RouteTable::new(defs).map_err(|e| StartError::Setup(e.to_string()))?;
+        let tokens = Arc::new(token_service(&cfg.auth)?);
+        let users = UserStore::new(cfg.auth.users.iter().map(|u| User {
+            username: u.username.clone(),
+            password_hash: u.password_hash.clone(),
+            email: u.email.clone(),
+            groups: u.groups.clone(),
+        }))
+        .map_err(|e| StartError::Setup(format!("auth.users: {e}")))?;
         Ok(FrontDoor {
-            api_key: cfg.auth.api_key.clone(),
+            api_key: ApiKey::new(&cfg.auth.api_key),
             login_paths: cfg.auth.login_paths.clone(),
+            jwks: tokens.jwks_json(),
+            tokens,
+            users: Arc::new(users),
             routes,
             stage: cfg.api.stage.clone(),
             domain_name: cfg.api.domain_name.clone(),
@@ -80,11 +110,33 @@ impl FrontDoor {
         self.login_paths.iter().any(|p| p == path)
     }
 
-    /// Constant-time comparison of a presented `x-api-key` with the configured one.
+    /// Constant-time check of a presented `x-api-key`.
     pub fn api_key_ok(&self, presented: Option<&[u8]>) -> bool {
-        let Some(p) = presented else { return false };
-        let want = self.api_key.as_bytes();
-        // Length is not secret; the content is compared without an early exit.
-        p.len() == want.len() && p.iter().zip(want).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+        presented.is_some_and(|p| self.api_key.matches(p))
+    }
+}
+
+/// The token signer/verifier: RS256 with the configured PEM key (or one generated now, so
+/// tokens die with the process), or HS256 with the configured secret. Its self-test runs here,
+/// so a broken key fails the start, not the first request (checklist B30).
+fn token_service(auth: &esb_config::AuthConfig) -> Result<TokenService, StartError> {
+    let mut settings = TokenSettings::new(auth.issuer.clone(), auth.audience.clone());
+    settings.token_ttl_secs = auth.token_ttl.as_secs();
+    settings.leeway_secs = auth.leeway.as_secs();
+    let bad = |e: esb_auth::KeyError| StartError::Setup(format!("auth: {e}"));
+    match auth.algorithm {
+        TokenAlgorithm::HS256 => {
+            let secret = auth.hs256_secret.as_deref().unwrap_or("");
+            TokenService::hs256(secret.as_bytes(), settings).map_err(bad)
+        }
+        TokenAlgorithm::RS256 => {
+            let pem = match &auth.rsa_private_key {
+                Some(path) => std::fs::read(path).map_err(|e| {
+                    StartError::Setup(format!("auth.rsa_private_key {}: {e}", path.display()))
+                })?,
+                None => esb_auth::generate_rsa_pem().map_err(bad)?.into_bytes(),
+            };
+            TokenService::rs256_from_pem(&pem, settings).map_err(bad)
+        }
     }
 }

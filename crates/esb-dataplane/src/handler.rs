@@ -4,6 +4,9 @@
 //! Hot path. [`plan`] decides from the head alone, so refusals happen before any body byte is
 //! read; [`run`] does the work once the body is in and writes the whole answer into `out`.
 
+use std::rc::Rc;
+
+use esb_auth::{UserClaims, VerifiedToken};
 use esb_event::{Authorizer, RequestView, ResponseError};
 use esb_http1::{Connection, Method, RequestHead};
 use esb_model::{PayloadFormat, RouteAuth};
@@ -22,6 +25,7 @@ pub use crate::ctx::RequestCtx;
 #[allow(clippy::large_enum_variant)]
 pub enum Plan<'w, 'b> {
     Health,
+    Jwks,
     Login,
     Invoke(Invoke<'w, 'b>),
 }
@@ -32,18 +36,24 @@ pub struct Invoke<'w, 'b> {
     pub resource: &'w str,
     pub route_method: &'w str,
     pub params: PathParams<'w, 'b>,
+    /// The caller's verified token on a `cognito` route.
+    pub token: Option<Rc<VerifiedToken>>,
 }
 
 /// Decides from the head: built-in endpoints first, then the routes.
 pub fn plan<'w, 'b>(
     w: &'w Worker,
     head: &RequestHead<'b, '_>,
-    _ctx: &RequestCtx,
+    ctx: &RequestCtx,
 ) -> Result<Plan<'w, 'b>, RequestError> {
     let front = &w.shared.front;
     let path = head.path;
-    if path == "/health" && matches!(head.method, Method::Get | Method::Head) {
+    let readonly = matches!(head.method, Method::Get | Method::Head);
+    if path == "/health" && readonly {
         return Ok(Plan::Health);
+    }
+    if path == "/.well-known/jwks.json" && readonly {
+        return Ok(Plan::Jwks);
     }
     if head.method == Method::Post && front.is_login_path(path) {
         if !front.api_key_ok(single(head, "x-api-key")?) {
@@ -55,6 +65,7 @@ pub fn plan<'w, 'b>(
         .routes
         .route(head.method.as_str(), path)
         .map_err(|_| RequestError::NoRoute)?;
+    let mut token = None;
     match &m.value.auth {
         RouteAuth::None => {}
         RouteAuth::ApiKey => {
@@ -63,12 +74,18 @@ pub fn plan<'w, 'b>(
             }
         }
         RouteAuth::Cognito => {
-            let Some(_token) = bearer(single(head, "authorization")?) else {
-                return Err(RequestError::Unauthorized("missing token"));
-            };
-            return Err(RequestError::Unauthorized(
-                "token verification is not wired yet",
-            ));
+            // Raw token or `Bearer <token>` (API Gateway's Cognito authorizer takes both).
+            let value =
+                single(head, "authorization")?.ok_or(RequestError::Unauthorized("no token"))?;
+            let value = std::str::from_utf8(value)
+                .map_err(|_| RequestError::Unauthorized("token is not text"))?;
+            let verified = w
+                .local
+                .borrow_mut()
+                .tokens
+                .verify(&front.tokens, value, ctx.epoch_secs())
+                .map_err(|e| RequestError::Unauthorized(e.reason()))?;
+            token = Some(verified);
         }
         RouteAuth::Authorizer(_) => {
             return Err(RequestError::Internal("authorizers are not supported"));
@@ -79,19 +96,8 @@ pub fn plan<'w, 'b>(
         resource: m.resource,
         route_method: m.method.as_str(),
         params: m.params,
+        token,
     }))
-}
-
-/// The token of an `Authorization` value: `Bearer <t>` (scheme case-insensitive, one space) or
-/// the raw token, as API Gateway's Cognito authorizer accepts both. Empty → none.
-fn bearer(value: Option<&[u8]>) -> Option<&[u8]> {
-    let v = value?;
-    let t = match v.get(..7) {
-        Some(p) if p.eq_ignore_ascii_case(b"bearer ") => &v[7..],
-        _ if v.eq_ignore_ascii_case(b"bearer") => return None,
-        _ => v,
-    };
-    (!t.is_empty()).then_some(t)
 }
 
 /// The one value of a header that must not repeat (`x-api-key`, `authorization`): two of them
@@ -137,7 +143,12 @@ pub async fn run(
             );
             Ok(())
         }
-        Plan::Login => Err(RequestError::Internal("login not wired yet")),
+        Plan::Jwks => {
+            let jwks = w.shared.front.jwks.as_bytes();
+            write_json(out, head, ctx, 200, &[], jwks, connection);
+            Ok(())
+        }
+        Plan::Login => login(w, head, ctx, body, out, connection).await,
         Plan::Invoke(inv) => invoke(w, inv, head, ctx, body, out, connection).await,
     }
 }
@@ -265,7 +276,13 @@ fn build_event(
         protocol: head.version.as_str(),
         scheme: "https",
         port: w.shared.port,
-        authorizer: Authorizer::None,
+        authorizer: match &inv.token {
+            Some(t) => Authorizer::Cognito {
+                claims: &t.claims,
+                username: &t.username,
+            },
+            None => Authorizer::None,
+        },
     };
     let mut local = w.local.borrow_mut();
     if v2 {
@@ -338,6 +355,86 @@ fn map_response(
     Ok(())
 }
 
+/// Cognito's `InitiateAuth` request, as much of it as esb reads. The original ESB's body is
+/// just `{"AuthParameters": {...}}`; Cognito clients also send `AuthFlow` and `ClientId`.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct InitiateAuth {
+    auth_flow: Option<String>,
+    auth_parameters: Option<AuthParameters>,
+}
+
+#[derive(serde::Deserialize)]
+struct AuthParameters {
+    #[serde(rename = "USERNAME")]
+    username: Option<String>,
+    #[serde(rename = "PASSWORD")]
+    password: Option<String>,
+}
+
+/// `POST /user/auth/v1`: the key was checked in [`plan`]; the password is verified and the
+/// tokens are signed on the blocking pool (argon2 and RSA signing take milliseconds).
+async fn login(
+    w: &Worker,
+    head: &RequestHead<'_, '_>,
+    ctx: &RequestCtx,
+    body: &[u8],
+    out: &mut Vec<u8>,
+    connection: Connection,
+) -> Result<(), RequestError> {
+    let bad = |why| RequestError::Login(LoginFailure::BadRequest(why));
+    let req: InitiateAuth =
+        serde_json::from_slice(body).map_err(|_| bad("body is not an InitiateAuth request"))?;
+    if let Some(flow) = &req.auth_flow
+        && flow != "USER_PASSWORD_AUTH"
+        && flow != "ADMIN_USER_PASSWORD_AUTH"
+    {
+        return Err(RequestError::Login(LoginFailure::UnsupportedFlow));
+    }
+    let params = req
+        .auth_parameters
+        .ok_or_else(|| bad("no AuthParameters"))?;
+    let (Some(username), Some(password)) = (params.username, params.password) else {
+        return Err(bad("USERNAME or PASSWORD missing"));
+    };
+    let front = &w.shared.front;
+    let (users, tokens, now) = (front.users.clone(), front.tokens.clone(), ctx.epoch_secs());
+    let pending = w
+        .shared
+        .blocking
+        .spawn(move || {
+            let user = users
+                .verify_password(&username, &password)
+                .map_err(|_| RequestError::Login(LoginFailure::Credentials))?;
+            let claims = UserClaims {
+                username: &user.username,
+                email: user.email.as_deref(),
+                groups: &user.groups,
+            };
+            tokens
+                .issue(&claims, now, now, None)
+                .map_err(|_| RequestError::Internal("token signing failed"))
+        })
+        .map_err(|_| RequestError::Busy)?;
+    let issued = pending
+        .await
+        .map_err(|_| RequestError::Internal("password pool stopped"))??;
+    let answer = serde_json::json!({
+        "AuthenticationResult": {
+            "AccessToken": issued.access_token,
+            "ExpiresIn": issued.expires_in,
+            "IdToken": issued.id_token,
+            "RefreshToken": issued.refresh_token,
+            "TokenType": "Bearer",
+        },
+        "ChallengeParameters": {},
+    });
+    let bytes = serde_json::to_vec(&answer).map_err(|_| RequestError::Internal("json"))?;
+    let extra: [(&str, &[u8]); 1] = [("PADMA_USER_AUTHORIZED", b"true")];
+    write_json(out, head, ctx, 200, &extra, &bytes, connection);
+    Ok(())
+}
+
 /// Writes a JSON answer made by esb itself (constant-safe headers).
 pub fn write_json(
     out: &mut Vec<u8>,
@@ -370,18 +467,5 @@ mod tests {
         assert_eq!(host_without_port("[::1]:8443"), "[::1]");
         assert_eq!(host_without_port("[::1]"), "[::1]");
         assert_eq!(host_without_port(""), "");
-    }
-
-    #[test]
-    fn bearer_forms() {
-        assert_eq!(bearer(Some(b"Bearer abc")), Some(&b"abc"[..]));
-        assert_eq!(bearer(Some(b"bearer abc")), Some(&b"abc"[..]));
-        assert_eq!(bearer(Some(b"abc")), Some(&b"abc"[..]));
-        assert_eq!(bearer(Some(b"Bearer")), None);
-        assert_eq!(bearer(Some(b"Bearer ")), None);
-        assert_eq!(bearer(Some(b"")), None);
-        assert_eq!(bearer(None), None);
-        // Two spaces leave a token starting with a space, which no verifier accepts.
-        assert_eq!(bearer(Some(b"Bearer  abc")), Some(&b" abc"[..]));
     }
 }

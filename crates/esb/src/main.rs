@@ -150,6 +150,16 @@ fn init_tracing() -> tracing_appender::non_blocking::WorkerGuard {
     guard
 }
 
+/// Reads one password (the first line of stdin, without its line ending) and prints its argon2id
+/// PHC string.
 fn hash_password() -> anyhow::Result<()> {
-    anyhow::bail!("not available yet")
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("reading the password from stdin")?;
+    let password = line.strip_suffix('\n').unwrap_or(&line);
+    let password = password.strip_suffix('\r').unwrap_or(password);
+    anyhow::ensure!(!password.is_empty(), "empty password on stdin");
+    println!("{}", esb_auth::hash_password(password)?);
+    Ok(())
 }

@@ -106,7 +106,24 @@ impl Esb {
         if let Err(e) = wait_for_port(port, Duration::from_secs(20)) {
             panic!("esb did not listen: {e}\n{}", esb.child.log());
         }
+        // The start-up line (driver, workers) comes through a non-blocking log writer.
+        esb.wait_for_log("esb listening on", Duration::from_secs(20));
         esb
+    }
+
+    /// Polls the log until it contains `needle` (panics after `timeout`).
+    pub fn wait_for_log(&self, needle: &str, timeout: Duration) {
+        let start = std::time::Instant::now();
+        let mut pause = Duration::from_millis(1);
+        while !self.child.log().contains(needle) {
+            assert!(
+                start.elapsed() < timeout,
+                "no {needle:?} in esb's log after {timeout:?}:\n{}",
+                self.child.log()
+            );
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(50));
+        }
     }
 
     pub fn connect(&self) -> Conn {
