@@ -1,5 +1,6 @@
 //! Invoke API errors rendered exactly as botocore parses them: status, `x-amzn-ErrorType` (the
 //! modeled shape name, so `client.exceptions.X` matches) and the JSON body members of that shape.
+//! Hot path for refused requests (throttling): a few small allocations per error.
 
 use serde_json::{Map, Value};
 

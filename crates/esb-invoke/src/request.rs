@@ -1,5 +1,6 @@
 //! Parsing an Invoke request: the `{FunctionName}` path segment in its four forms, `?Qualifier=`,
 //! the invocation-type, log-type and client-context headers, and the payload's size and JSON.
+//! Hot path: runs on every Invoke request; the payload is scanned once (JSON check), not copied.
 
 use base64::Engine as _;
 use base64::alphabet;

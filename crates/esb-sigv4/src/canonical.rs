@@ -1,5 +1,6 @@
 //! The SigV4 canonical request: method, double-encoded normalised path, sorted strictly encoded
 //! query, canonical headers, signed header list, payload hash.
+//! Hot path: built once per signed request, into one buffer.
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, percent_encode};
 
