@@ -34,6 +34,8 @@ pub struct Setup {
     pub rie_port: Option<u16>,
     /// Function timeout in seconds.
     pub fn_timeout: f64,
+    /// Extra lines for `[auth]`.
+    pub auth: String,
 }
 
 impl Setup {
@@ -44,7 +46,13 @@ impl Setup {
             limits: String::new(),
             rie_port: None,
             fn_timeout: 10.0,
+            auth: String::new(),
         }
+    }
+
+    pub fn auth(mut self, lines: &str) -> Setup {
+        self.auth = lines.to_string();
+        self
     }
 
     pub fn limits(mut self, l: &str) -> Setup {
@@ -198,6 +206,7 @@ key = "key.pem"
 [auth]
 api_key = "{DEV_KEY}"
 login_paths = ["/user/auth/v1", "/user/auth/ver1.0"]
+{auth}
 
 [[auth.users]]
 username = "{DEV_USER}"
@@ -210,6 +219,7 @@ stage = "prod"
         workers = s.workers,
         driver = s.driver,
         limits = s.limits,
+        auth = s.auth,
     );
     std::fs::write(dir.join("esb.toml"), toml).unwrap();
     let rie = s.rie_port.unwrap_or_else(free_port);
