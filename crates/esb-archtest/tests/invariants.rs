@@ -46,6 +46,8 @@ fn normal_deps(package: &str) -> Vec<(String, Vec<String>)> {
         .unwrap()
         .lines()
         .filter_map(|l| {
+            // cargo tree marks an already-printed subtree with " (*)".
+            let l = l.trim_end_matches(" (*)");
             let (p, f) = l.split_once('|')?;
             let name = p.split_whitespace().next()?.to_string();
             let feats = f
@@ -68,6 +70,10 @@ const DATA_PLANE: &[&str] = &[
     "esb-http1",
     "esb-model",
     "esb-config",
+    "esb-invoke",
+    "esb-authorizer",
+    "esb-sigv4",
+    "esb-schedule",
 ];
 
 /// Logic crates: no runtime, no sockets (time is an argument).
