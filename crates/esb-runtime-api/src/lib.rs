@@ -21,7 +21,7 @@ pub mod render;
 pub mod route;
 
 pub use machine::{
-    ApiError, Completed, Exited, InitFailed, Invocation, Machine, Next, Outcome, Reserve, TimedOut,
+    ApiError, Completed, Exited, Invocation, Machine, Next, Outcome, Reserve, TimedOut,
 };
 
 /// Largest payload in either direction: AWS's `interop.MaxPayloadSize`, 6 MiB + 100 bytes.

@@ -19,6 +19,8 @@ pub struct Invocation {
     pub client_context: Option<String>,
     /// `Lambda-Runtime-Aws-Tenant-Id`, from `X-Amz-Tenant-Id`.
     pub tenant_id: Option<String>,
+    /// `Lambda-Runtime-Trace-Id`, from the caller's `X-Amzn-Trace-Id` (AWS's RIE drops it).
+    pub trace_id: Option<String>,
 }
 
 /// How an invocation ended, before rendering (see [`crate::render::outcome`]).
@@ -99,15 +101,6 @@ pub struct TimedOut<C, W> {
     /// Kill this runtime generation (then report its exit with [`Machine::runtime_exited`]).
     pub kill: Option<u64>,
     pub dropped_waiter: Option<W>,
-}
-
-/// Result of [`Machine::init_error`].
-#[derive(Debug)]
-pub struct InitFailed<C> {
-    /// The invocation that was waiting for this init, failed with the runtime's init error.
-    pub completed: Option<Completed<C>>,
-    /// Kill this runtime generation: the next invocation re-initialises.
-    pub kill: u64,
 }
 
 /// Result of [`Machine::runtime_exited`].
@@ -224,6 +217,8 @@ pub struct Machine<C, W> {
     state: RuntimeState,
     slot: Slot<C>,
     waiter: Option<W>,
+    /// What the runtime reported on `/init/error`, for the invocation that waits on that init.
+    init_error: Option<Outcome>,
 }
 
 impl<C, W> Machine<C, W> {
@@ -237,6 +232,7 @@ impl<C, W> Machine<C, W> {
             state: RuntimeState::Started,
             slot: Slot::Idle,
             waiter: None,
+            init_error: None,
         }
     }
 
@@ -324,6 +320,19 @@ impl<C, W> Machine<C, W> {
         }
     }
 
+    /// Handing `invocation` to the waiter from [`Reserve::Deliver`] failed (its `/next`
+    /// connection was gone). The runtime never saw it, so it goes back to the queue for the
+    /// next `/next` instead of being lost until its timeout.
+    pub fn delivery_failed(&mut self, invocation: Invocation) {
+        if let Slot::Running { request_id, .. } = &self.slot
+            && *request_id == invocation.request_id
+            && let Slot::Running { caller, .. } = std::mem::replace(&mut self.slot, Slot::Idle)
+        {
+            self.state = RuntimeState::Ready;
+            self.slot = Slot::Queued(Pending { invocation, caller });
+        }
+    }
+
     /// `POST /runtime/invocation/{id}/response`. On success the slot is free before this returns.
     pub fn response(
         &mut self,
@@ -373,47 +382,25 @@ impl<C, W> Machine<C, W> {
         })
     }
 
-    /// `POST /runtime/init/error`: legal until the runtime first asks for `/next`. The
-    /// invocation that triggered the init fails with the runtime's body and the runtime is
-    /// killed, so the next invocation initialises afresh.
+    /// `POST /runtime/init/error`: legal until the runtime first asks for `/next`. As in RIE the
+    /// error is only remembered: the invocation waiting for the init fails with this body when
+    /// the runtime exits (runtimes exit right after reporting), and the next one re-initialises.
     pub fn init_error(
         &mut self,
         body: Bytes,
         content_type: Option<String>,
         error_type: Option<String>,
-    ) -> Result<InitFailed<C>, ApiError> {
+    ) -> Result<(), ApiError> {
         if self.process != (Process::Up { initialised: false }) {
             return Err(self.transition_error("InitError"));
         }
         self.state = RuntimeState::InitError;
-        self.process = Process::Dying;
-        let completed = match std::mem::replace(&mut self.slot, Slot::Idle) {
-            Slot::Queued(Pending { invocation, caller }) => Some(Completed {
-                caller,
-                request_id: invocation.request_id,
-                outcome: Outcome::InitError {
-                    body,
-                    content_type,
-                    error_type,
-                },
-            }),
-            Slot::Idle => None,
-            // Unreachable while uninitialised (nothing is delivered before `/next`), but if it
-            // were, that invocation must not be lost.
-            Slot::Running { request_id, caller } => Some(Completed {
-                caller,
-                request_id,
-                outcome: Outcome::InitError {
-                    body,
-                    content_type,
-                    error_type,
-                },
-            }),
-        };
-        Ok(InitFailed {
-            completed,
-            kill: self.generation,
-        })
+        self.init_error = Some(Outcome::InitError {
+            body,
+            content_type,
+            error_type,
+        });
+        Ok(())
     }
 
     /// The IO layer's timer for `request_id` fired. `None` if that invocation already finished
@@ -460,6 +447,7 @@ impl<C, W> Machine<C, W> {
         }
         let was = std::mem::replace(&mut self.process, Process::Down);
         exited.dropped_waiter = self.waiter.take();
+        let init_error = self.init_error.take();
         self.state = RuntimeState::Started;
         match std::mem::replace(&mut self.slot, Slot::Idle) {
             Slot::Idle => {}
@@ -478,9 +466,9 @@ impl<C, W> Machine<C, W> {
                 exited.completed = Some(Completed {
                     caller: p.caller,
                     request_id: p.invocation.request_id,
-                    outcome: Outcome::RuntimeExit {
+                    outcome: init_error.unwrap_or_else(|| Outcome::RuntimeExit {
                         reason: reason.to_owned(),
-                    },
+                    }),
                 });
             }
             // Never delivered, so it is safe to run it on a fresh runtime.
@@ -528,6 +516,7 @@ mod tests {
             deadline_ms: 1_000,
             client_context: None,
             tenant_id: None,
+            trace_id: None,
         }
     }
 
@@ -593,6 +582,17 @@ mod tests {
         assert!(matches!(m.reserve(inv("c"), "cc"), Reserve::Queued));
         assert!(matches!(m.next("w1"), Next::Deliver(i) if i.request_id == "c"));
         assert_eq!(m.in_flight(), Some("c"));
+    }
+
+    #[test]
+    fn failed_delivery_requeues_for_the_next_poll() {
+        let mut m = warm();
+        let Reserve::Deliver { invocation, .. } = m.reserve(inv("b"), "cb") else {
+            panic!("not delivered")
+        };
+        m.delivery_failed(invocation);
+        assert!(matches!(m.next("w1"), Next::Deliver(i) if i.request_id == "b"));
+        assert_eq!(m.response("b", Bytes::new(), None).unwrap().caller, "cb");
     }
 
     #[test]
@@ -798,25 +798,35 @@ mod tests {
     }
 
     #[test]
-    fn init_error_fails_the_waiting_invoke_and_kills() {
+    fn init_error_fails_the_waiting_invoke_when_the_runtime_exits() {
         let mut m = M::new(3);
         m.reserve(inv("a"), "ca");
-        let f = m
-            .init_error(
-                Bytes::from_static(b"{\"errorType\":\"X\"}"),
-                None,
-                Some("Runtime.X".into()),
-            )
+        let body = Bytes::from_static(b"{\"errorType\":\"X\"}");
+        m.init_error(body.clone(), None, Some("Runtime.X".into()))
             .unwrap();
-        assert_eq!(f.kill, 1);
-        let done = f.completed.unwrap();
-        assert_eq!(done.caller, "ca");
-        assert!(matches!(done.outcome, Outcome::InitError { .. }));
+        // Reported, but the invocation waits for the runtime to go away (as RIE does).
+        assert_eq!(m.in_flight(), Some("a"));
         let ex = m.runtime_exited(1, "exit status 1");
-        assert!(ex.completed.is_none() && ex.spawn.is_none());
+        let done = ex.completed.unwrap();
+        assert_eq!(done.caller, "ca");
+        assert_eq!(
+            done.outcome,
+            Outcome::InitError {
+                body,
+                content_type: None,
+                error_type: Some("Runtime.X".into())
+            }
+        );
+        assert!(ex.spawn.is_none());
         assert!(matches!(
             m.reserve(inv("b"), "cb"),
             Reserve::Spawn { generation: 2 }
+        ));
+        // The cached error belonged to the old generation.
+        let ex = m.runtime_exited(2, "exit status 1");
+        assert!(matches!(
+            ex.completed.unwrap().outcome,
+            Outcome::RuntimeExit { .. }
         ));
     }
 
