@@ -224,31 +224,25 @@ async fn one_request(
     };
 
     out.clear();
-    match handler::run(w, plan, head, &ctx, body, out, connection).await {
-        Ok(()) => {}
+    let result = handler::run(w, plan, head, &ctx, body, out, connection).await;
+    // Shutdown may have begun while the function ran: the answer then ends the connection (the
+    // handler wrote its head by the same rule, with no await in between).
+    let connection = handler::settle(w, connection);
+    let connection = match result {
+        Ok(()) => connection,
         Err(e) => {
             out.clear();
-            write_error(out, &e, &ctx, connection, head.method == Method::Head);
+            write_error(out, &e, &ctx, connection, head.method == Method::Head)
         }
-    }
-    let close = out_says_close(connection, out);
+    };
     if !write_out(io, out).await {
         return Step::Close;
     }
-    if close {
+    if connection == Connection::Close {
         Step::Close
     } else {
         Step::Next { consumed }
     }
-}
-
-/// Whether the response just written closes the connection (an error answer may have forced it).
-fn out_says_close(connection: Connection, out: &[u8]) -> bool {
-    connection == Connection::Close
-        || out
-            .windows(19)
-            .take(8 * 1024)
-            .any(|w| w.eq_ignore_ascii_case(b"connection: close\r\n"))
 }
 
 /// Answers a request refused before its body was read, keeping the connection only when the

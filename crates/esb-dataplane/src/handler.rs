@@ -119,6 +119,15 @@ fn single<'b>(head: &RequestHead<'b, '_>, name: &str) -> Result<Option<&'b [u8]>
     Ok(found)
 }
 
+/// The connection handling to announce now: `connection`, unless shutdown began meanwhile.
+pub fn settle(w: &Worker, connection: Connection) -> Connection {
+    if w.draining.get() {
+        Connection::Close
+    } else {
+        connection
+    }
+}
+
 /// Carries out `plan` with the body read; writes the full answer into `out`.
 #[allow(clippy::too_many_arguments)]
 pub async fn run(
@@ -234,7 +243,7 @@ async fn call(
         }
         Ok(Ok(invoked)) => {
             lease.release(Outcome::Reuse);
-            map_response(inv, head, ctx, invoked, answer, out, connection)
+            map_response(inv, head, ctx, invoked, answer, out, settle(w, connection))
         }
     }
 }
@@ -431,7 +440,7 @@ async fn login(
     });
     let bytes = serde_json::to_vec(&answer).map_err(|_| RequestError::Internal("json"))?;
     let extra: [(&str, &[u8]); 1] = [("PADMA_USER_AUTHORIZED", b"true")];
-    write_json(out, head, ctx, 200, &extra, &bytes, connection);
+    write_json(out, head, ctx, 200, &extra, &bytes, settle(w, connection));
     Ok(())
 }
 

@@ -219,3 +219,34 @@ pub fn security_warnings(cfg: &Config) -> Vec<String> {
 
 /// The example config's development user.
 pub const DEV_USER: &str = "demo";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(listen: &str, key: &str, user: &str) -> Config {
+        let toml = format!(
+            "[server]\nlisten = \"{listen}\"\n[auth]\napi_key = \"{key}\"\n[[auth.users]]\nusername = \"{user}\"\npassword_hash = \"$argon2id$v=19$m=19456,t=2,p=1$w0hSAQZv0lW3erifmUhn+g$J/Jf3lMgyXSst6PShBhOebtFMp/sgM82Ega9+VgqcyU\"\n"
+        );
+        Config::from_toml_text(
+            std::path::Path::new("esb.toml"),
+            &toml,
+            std::path::Path::new("."),
+            &|_| None,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn dev_credentials_off_loopback_are_warned_about() {
+        let dev = esb_config::DEV_API_KEY;
+        assert!(security_warnings(&config("127.0.0.1:8443", dev, DEV_USER)).is_empty());
+        assert!(security_warnings(&config("[::1]:8443", dev, DEV_USER)).is_empty());
+        let w = security_warnings(&config("0.0.0.0:8443", dev, DEV_USER));
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(w[0].contains("development API key"), "{w:?}");
+        assert!(w[1].contains("development user"), "{w:?}");
+        let w = security_warnings(&config("0.0.0.0:8443", "a-real-key-0123456789", "alice"));
+        assert!(w.is_empty(), "{w:?}");
+    }
+}

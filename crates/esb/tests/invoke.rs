@@ -68,6 +68,21 @@ fn public_route_gets_a_rest_event_with_query_path_and_request_id() {
 }
 
 #[test]
+fn expect_100_continue_is_answered_once_the_request_is_accepted() {
+    let rie = Rie::start();
+    for driver in DRIVERS {
+        let esb = Esb::start(&Setup::new(driver).rie(rie.port));
+        let mut c = esb.connect();
+        c.send(b"POST /public/echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n");
+        let interim = c.read_response();
+        assert_eq!(interim.status, 100);
+        c.send(b"hello");
+        let r = c.read_response();
+        assert_eq!(event(&r)["body"], json!("hello"));
+    }
+}
+
+#[test]
 fn api_key_routes_are_403_forbidden_without_the_key() {
     let rie = Rie::start();
     for driver in DRIVERS {
