@@ -191,7 +191,7 @@ async fn one_request(
     served: u32,
     peer: SocketAddr,
 ) -> Step {
-    let ctx = RequestCtx::new(head, peer, SystemTime::now());
+    let ctx = RequestCtx::new(head, peer, SystemTime::now(), &w.ids);
     let keep = head.keep_alive
         && served < w.shared.limits.max_requests_per_connection
         && !w.draining.get();
@@ -397,12 +397,17 @@ async fn read_body(
                 body.extend_from_slice(&after[..n]);
                 return Ok(head.head_len + n);
             }
-            body.reserve_exact(n);
             body.extend_from_slice(after);
             while body.len() < n {
                 let len = body.len();
+                // Grow with the data, not with the announced length: a client that declares
+                // 10 MB and sends slowly must not pin 10 MB per connection up front.
+                if body.capacity() == len {
+                    body.reserve((n - len).min(256 * 1024));
+                }
+                let end = body.capacity().min(n);
                 // Read at most the rest of this body: later bytes stay in TLS for the next head.
-                let read = io.read(std::mem::take(body).slice_mut(len..n));
+                let read = io.read(std::mem::take(body).slice_mut(len..end));
                 match timeout_at(deadline, read).await {
                     Ok((Ok(k), slice)) if k > 0 => *body = slice.into_inner(),
                     _ => return Err(BodyError::Gone),

@@ -13,7 +13,6 @@
 
 pub mod blocking;
 mod conn;
-#[allow(dead_code)]
 mod ctx;
 pub mod errors;
 mod front;
@@ -21,9 +20,7 @@ mod handler;
 pub mod listener;
 pub mod runtime;
 pub mod tls;
-#[allow(dead_code)] // wired into the pipeline in the next step
 mod upstream;
-#[allow(dead_code)]
 mod worker;
 
 use std::cell::{Cell, RefCell};
@@ -130,6 +127,7 @@ impl DataPlane {
                             draining: Cell::new(false),
                             stop: stop_rx,
                             local: RefCell::new(front::Local::default()),
+                            ids: ctx::IdGen::default(),
                         });
                         worker::run(listener, w)
                     });

@@ -56,8 +56,6 @@ pub struct Invoked {
     pub status: u16,
     /// `X-Amz-Function-Error` was present (esb-rie and Lambda's Invoke API set it).
     pub function_error: bool,
-    /// The connection may be reused (already back in the pool when this is returned).
-    pub reused: bool,
 }
 
 /// The per-core connection pool.
@@ -212,7 +210,6 @@ impl Upstream {
         Ok(Invoked {
             status,
             function_error,
-            reused: reusable,
         })
     }
 }
@@ -321,6 +318,151 @@ async fn read_body(
                     Err(e) => return Err(InvokeError::Io(e)),
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// A scripted RIE: for each accepted connection, answers `per_conn` requests with the next
+    /// canned responses, then closes. Returns its address and the accept counter.
+    fn fake_rie(answers: Vec<&'static [u8]>, per_conn: usize) -> (SocketAddr, Arc<AtomicUsize>) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let accepts = Arc::new(AtomicUsize::new(0));
+        let counter = accepts.clone();
+        std::thread::spawn(move || {
+            let mut answers = answers.into_iter();
+            while let Ok((mut s, _)) = l.accept() {
+                counter.fetch_add(1, Ordering::SeqCst);
+                for _ in 0..per_conn {
+                    if !read_request(&mut s) {
+                        break;
+                    }
+                    match answers.next() {
+                        Some(a) => s.write_all(a).unwrap(),
+                        None => return,
+                    }
+                }
+            }
+        });
+        (addr, accepts)
+    }
+
+    /// Reads one request (head + Content-Length body); false on EOF.
+    fn read_request(s: &mut std::net::TcpStream) -> bool {
+        let mut buf = Vec::new();
+        let mut byte = [0u8; 1];
+        while !buf.ends_with(b"\r\n\r\n") {
+            match s.read(&mut byte) {
+                Ok(1) => buf.push(byte[0]),
+                _ => return false,
+            }
+        }
+        let head = String::from_utf8_lossy(&buf).to_ascii_lowercase();
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length: "))
+            .map_or(0, |v| v.trim().parse().unwrap());
+        let mut body = vec![0u8; len];
+        s.read_exact(&mut body).is_ok()
+    }
+
+    const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}";
+    const CHUNKED: &[u8] =
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n{\"a\r\n4\r\n\":1}\r\n0\r\n\r\n";
+    const FN_ERROR: &[u8] =
+        b"HTTP/1.1 200 OK\r\nX-Amz-Function-Error: Unhandled\r\nContent-Length: 2\r\n\r\n{}";
+    const HUGE: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 7340032\r\n\r\n";
+
+    /// Runs `n` invocations on one per-core pool, on `driver`.
+    fn invoke_on(
+        driver: esb_config::Driver,
+        addr: SocketAddr,
+        n: usize,
+    ) -> Vec<Result<(Invoked, Vec<u8>), InvokeError>> {
+        let mut out = Vec::new();
+        crate::runtime::run(driver, |_| async {
+            let up = Upstream::default();
+            let (mut scratch, mut body) = (Vec::new(), Vec::new());
+            for _ in 0..n {
+                let r = up
+                    .invoke(EnvId(1), addr, b"{}", &mut scratch, &mut body)
+                    .await;
+                out.push(r.map(|i| (i, body.clone())));
+            }
+        })
+        .unwrap();
+        out
+    }
+
+    /// epoll, and io_uring where the kernel allows it.
+    fn drivers() -> Vec<esb_config::Driver> {
+        let mut d = vec![esb_config::Driver::Epoll];
+        if monoio::utils::detect_uring() {
+            d.push(esb_config::Driver::IoUring);
+        }
+        d
+    }
+
+    #[test]
+    fn keep_alive_reuses_one_connection_for_length_and_chunked_bodies() {
+        for d in drivers() {
+            let (addr, accepts) = fake_rie(vec![OK, CHUNKED, FN_ERROR], 3);
+            let ok: Vec<_> = invoke_on(d, addr, 3)
+                .into_iter()
+                .map(Result::unwrap)
+                .collect();
+            assert_eq!(ok[0].1, b"{}");
+            assert_eq!(ok[1].1, br#"{"a":1}"#);
+            assert!(!ok[0].0.function_error && ok[2].0.function_error);
+            assert_eq!(accepts.load(Ordering::SeqCst), 1, "{d:?}");
+        }
+    }
+
+    #[test]
+    fn a_pooled_connection_the_rie_closed_is_retried_once_on_a_new_one() {
+        for d in drivers() {
+            // One answer per connection: the second invoke finds its pooled connection closed.
+            let (addr, accepts) = fake_rie(vec![OK, OK], 1);
+            let got = invoke_on(d, addr, 2);
+            assert!(got.iter().all(Result::is_ok), "{d:?} {got:?}");
+            assert_eq!(accepts.load(Ordering::SeqCst), 2);
+        }
+    }
+
+    #[test]
+    fn oversized_and_broken_answers_are_errors() {
+        for d in drivers() {
+            let (addr, _) = fake_rie(vec![HUGE], 1);
+            let got = invoke_on(d, addr, 1);
+            assert!(
+                matches!(got[0], Err(InvokeError::Http(HttpError::BadGateway(_)))),
+                "{got:?}"
+            );
+            let (addr, _) = fake_rie(vec![b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nab"], 1);
+            let got = invoke_on(d, addr, 1);
+            assert!(matches!(got[0], Err(InvokeError::Closed)), "{got:?}");
+            let (addr, _) = fake_rie(vec![b"garbage\r\n\r\n"], 1);
+            let got = invoke_on(d, addr, 1);
+            assert!(matches!(got[0], Err(InvokeError::Http(_))), "{got:?}");
+            // Nothing listening.
+            let free = TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap();
+            let got = invoke_on(d, free, 1);
+            assert!(
+                matches!(got[0], Err(InvokeError::Connect { .. })),
+                "{got:?}"
+            );
         }
     }
 }

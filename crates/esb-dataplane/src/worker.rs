@@ -45,6 +45,8 @@ pub struct Worker {
     pub draining: Cell<bool>,
     /// Fires when the binary asks the data plane to stop.
     pub stop: watch::Receiver<bool>,
+    /// Request ids.
+    pub ids: crate::ctx::IdGen,
     /// Per-core verified-token cache and other per-core state of the front door.
     pub local: RefCell<crate::front::Local>,
 }
