@@ -190,8 +190,12 @@ pub enum Outcome {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ControlCommand {
     /// Start environment `env` of `function`; answer with [`PoolTable::env_ready`] or
-    /// [`PoolTable::start_failed`].
-    Start { function: FunctionId, env: EnvId },
+    /// [`PoolTable::start_failed`]. `prewarm`: for `min_capacity`, nobody is waiting for it.
+    Start {
+        function: FunctionId,
+        env: EnvId,
+        prewarm: bool,
+    },
     /// Stop `env`, already out of the pool; answer with [`PoolTable::env_stopped`] when gone.
     Stop {
         function: FunctionId,

@@ -58,7 +58,7 @@ pub struct PoolTable {
     /// Coarse "now" in ms since `epoch`, advanced by the control plane ([`PoolTable::tick`]).
     now_ms: AtomicU64,
     next_env: AtomicU64,
-    closed: AtomicBool,
+    closed: CachePadded<AtomicBool>,
 }
 
 pub(crate) struct FnPool {
@@ -209,7 +209,7 @@ impl PoolTable {
             epoch: now,
             now_ms: AtomicU64::new(0),
             next_env: AtomicU64::new(next_env),
-            closed: AtomicBool::new(false),
+            closed: CachePadded::new(AtomicBool::new(false)),
         })
     }
 
@@ -260,6 +260,9 @@ impl PoolTable {
     /// A warm environment if one is idle and nobody is waiting; never waits or starts anything.
     pub fn try_acquire(&self, f: FunctionId) -> Option<Lease<'_>> {
         let pool = self.pool(f)?;
+        if self.is_closed() {
+            return None;
+        }
         match pool.pop_warm() {
             Warm::Got(slot) => Some(self.lease(pool, slot)),
             Warm::Empty => None,
@@ -381,7 +384,7 @@ impl PoolTable {
                 inner.queued += 1;
                 pool.sync_waiting(inner);
                 bump(&pool.counters.waits);
-                self.start(pool, inner, start, fx);
+                self.start(pool, inner, start, false, fx);
                 // The Dekker re-check: a release that pushed before seeing `waiting` is served here.
                 pool.dispatch_idle(inner, fx);
                 match pool.take_answer(inner, ticket) {
@@ -445,6 +448,11 @@ impl PoolTable {
     fn finish(&self, f: FunctionId, slot: u32, outcome: Outcome) {
         let Some(pool) = self.pool(f) else { return };
         let s = &pool.slots[slot as usize];
+        let outcome = match outcome {
+            // After close the control plane stops everything: nothing goes back to the pool.
+            Outcome::Reuse if self.is_closed() => Outcome::Destroy(StopReason::Unwanted),
+            o => o,
+        };
         if let Outcome::Destroy(reason) = outcome
             && matches!(pool.spec.kind, PoolKind::Managed)
         {
@@ -521,7 +529,7 @@ impl PoolTable {
             self.replan(pool, &mut inner, &mut fx);
             let permit = pool.permit(&mut inner, self.now_ms());
             let n = decide::prewarm_needed(pool.counts(&inner), pool.spec.min_capacity, permit);
-            self.start(pool, &mut inner, n, &mut fx);
+            self.start(pool, &mut inner, n, true, &mut fx);
         }
         self.apply(fx);
     }
@@ -781,7 +789,7 @@ impl PoolTable {
     // ------------------------------------------------------------------ shared helpers
 
     /// Sends `n` start commands for `pool`, taking `n` free slots.
-    fn start(&self, pool: &FnPool, inner: &mut Inner, n: u32, fx: &mut Effects) {
+    fn start(&self, pool: &FnPool, inner: &mut Inner, n: u32, prewarm: bool, fx: &mut Effects) {
         if n == 0 || !matches!(pool.spec.kind, PoolKind::Managed) {
             return;
         }
@@ -800,6 +808,7 @@ impl PoolTable {
             fx.send.push(ControlCommand::Start {
                 function: pool.id,
                 env,
+                prewarm,
             });
         }
         inner.breaker.started(n);
@@ -811,7 +820,7 @@ impl PoolTable {
         }
         let permit = pool.permit(inner, self.now_ms());
         let plan = decide::replan(pool.counts(inner), permit);
-        self.start(pool, inner, plan.start, fx);
+        self.start(pool, inner, plan.start, false, fx);
         if plan.fail_newest > 0 {
             let retry_after_ms = match permit {
                 StartPermit::Denied { retry_after_ms } => retry_after_ms,
@@ -824,7 +833,7 @@ impl PoolTable {
     fn apply(&self, fx: Effects) {
         for cmd in fx.send {
             // The control plane is gone: nothing will ever start, so stop admitting.
-            if let Err(ControlCommand::Start { function, env }) = self.control.send(cmd) {
+            if let Err(ControlCommand::Start { function, env, .. }) = self.control.send(cmd) {
                 self.closed.store(true, Ordering::SeqCst);
                 let now = self.epoch + Duration::from_millis(self.now_ms());
                 self.start_failed(function, env, "the control plane has stopped", now);
@@ -1092,7 +1101,13 @@ impl<'t> Future for Acquire<'t> {
             this.done = true;
             return Poll::Ready(Err(AcquireError::UnknownFunction));
         };
-        let dead = match pool.pop_warm() {
+        // Read-mostly flag on its own line: costs a load, saves handing out a stopped environment.
+        let warm = if table.is_closed() {
+            Warm::Empty
+        } else {
+            pool.pop_warm()
+        };
+        let dead = match warm {
             Warm::Got(slot) => {
                 this.done = true;
                 return Poll::Ready(Ok(table.lease(pool, slot)));

@@ -96,8 +96,11 @@ impl Harness {
 
     /// The envs of the Start commands sent since the last call (panics on anything else).
     fn starts(&self) -> Vec<EnvId> {
-        self.commands()
-            .into_iter()
+        self.starts_of(self.commands())
+    }
+
+    fn starts_of(&self, cmds: Vec<ControlCommand>) -> Vec<EnvId> {
+        cmds.into_iter()
             .map(|c| match c {
                 ControlCommand::Start { env, .. } => env,
                 other => panic!("expected Start, got {other:?}"),
@@ -408,7 +411,12 @@ fn dropped_lease_is_destroyed_and_waiters_get_a_replacement() {
             reason: StopReason::Abandoned
         }
     );
-    let ControlCommand::Start { env, .. } = cmds[1] else {
+    let ControlCommand::Start {
+        env,
+        prewarm: false,
+        ..
+    } = cmds[1]
+    else {
         panic!("{cmds:?}")
     };
     ready(&h, env, 9005);
@@ -633,7 +641,12 @@ fn tick_prewarms_min_capacity_once() {
         ..spec(4)
     });
     h.table.tick(h.at(0));
-    let envs = h.starts();
+    let cmds = h.commands();
+    assert!(
+        cmds.iter()
+            .all(|c| matches!(c, ControlCommand::Start { prewarm: true, .. }))
+    );
+    let envs = h.starts_of(cmds);
     assert_eq!(envs.len(), 2);
     h.table.tick(h.at(100));
     assert!(h.commands().is_empty(), "starting ones count");
@@ -690,6 +703,29 @@ fn close_fails_waiters_and_refuses_late_environments() {
         AcquireError::Closed
     );
     assert_eq!(h.fn_snapshot().live, 0);
+}
+
+#[test]
+fn a_closed_table_hands_out_no_warm_environment_and_takes_none_back() {
+    let h = Harness::one(spec(2));
+    let envs = warm(&h, 2);
+    let (_, w) = counter();
+    let held = expect_lease(poll(&mut h.table.acquire(h.f()), &w));
+    h.table.close();
+    assert_eq!(
+        expect_err(poll(&mut h.table.acquire(h.f()), &w)),
+        AcquireError::Closed
+    );
+    assert!(h.table.try_acquire(h.f()).is_none());
+    held.release(Outcome::Reuse);
+    assert_eq!(
+        h.commands(),
+        vec![ControlCommand::Stop {
+            function: h.f(),
+            env: envs[1],
+            reason: StopReason::Unwanted
+        }]
+    );
 }
 
 #[test]
@@ -777,7 +813,8 @@ fn fake_control(
         let mut seen = Vec::new();
         let mut port = 10_000u16;
         while let Some(cmd) = rx.blocking_recv() {
-            if let (ControlCommand::Start { function, env }, Some(table)) = (&cmd, table.upgrade())
+            if let (ControlCommand::Start { function, env, .. }, Some(table)) =
+                (&cmd, table.upgrade())
             {
                 thread::sleep(delay);
                 port += 1;
