@@ -354,7 +354,9 @@ pub(crate) fn write_error(
         out.extend_from_slice(r.body.as_bytes());
     }
     if r.status >= 500 {
-        tracing::warn!(request_id = ctx.id(), status = r.status, error = %err, "request failed");
+        if let Some(dropped) = crate::logs::allow() {
+            tracing::warn!(request_id = ctx.id(), status = r.status, error = %err, dropped, "request failed");
+        }
     } else {
         tracing::debug!(request_id = ctx.id(), status = r.status, error = %err, "request refused");
     }

@@ -233,7 +233,9 @@ async fn call(
             Err(RequestError::Timeout)
         }
         Ok(Err(e)) => {
-            tracing::warn!(request_id = ctx.id(), error = %e, "invocation failed");
+            if let Some(dropped) = crate::logs::allow() {
+                tracing::warn!(request_id = ctx.id(), error = %e, dropped, "invocation failed");
+            }
             w.upstream.forget(env);
             lease.release(Outcome::Destroy(StopReason::Faulty));
             Err(RequestError::Function(
@@ -339,11 +341,13 @@ fn map_response(
             // Parser messages quote the payload; keep the log to one line.
             let why = e.to_string();
             let why = why.lines().next().unwrap_or("");
-            tracing::info!(
-                request_id = ctx.id(),
-                error = why,
-                "function answer refused"
-            );
+            if crate::logs::allow().is_some() {
+                tracing::info!(
+                    request_id = ctx.id(),
+                    error = why,
+                    "function answer refused"
+                );
+            }
             return Err(fail(FunctionFailure::Malformed));
         }
     };

@@ -18,6 +18,7 @@ pub mod errors;
 mod front;
 mod handler;
 pub mod listener;
+mod logs;
 pub mod runtime;
 pub mod tls;
 mod upstream;

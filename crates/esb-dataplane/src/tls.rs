@@ -84,14 +84,8 @@ fn self_signed() -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>
 /// `aa:bb:...` SHA-256 of a DER certificate (the form `openssl x509 -fingerprint -sha256` prints).
 pub fn fingerprint(cert: &CertificateDer<'_>) -> String {
     let digest = Sha256::digest(cert.as_ref());
-    let mut out = String::with_capacity(digest.len() * 3);
-    for (i, b) in digest.iter().enumerate() {
-        if i > 0 {
-            out.push(':');
-        }
-        out.push_str(&format!("{b:02X}"));
-    }
-    out
+    let pairs: Vec<String> = digest.iter().map(|b| hex::encode_upper([*b])).collect();
+    pairs.join(":")
 }
 
 #[cfg(test)]
