@@ -26,12 +26,33 @@ const ESCAPE: [u8; 256] = {
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
+/// Whether any of the 8 bytes in `x` is < 0x20, `"` or `\` (SWAR; exact for "any").
+#[inline]
+fn chunk_needs_escape(x: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+    let below_space = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
+    (below_space | has_zero(x ^ (ONES * u64::from(b'"'))) | has_zero(x ^ (ONES * u64::from(b'\\'))))
+        != 0
+}
+
 /// Appends the JSON-escaped contents of `s` (no quotes).
 #[inline]
 pub fn escape_into(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
+    // Skip the clean prefix 8 bytes at a time: most header values need no escaping at all.
+    let mut clean = 0;
+    while clean + 8 <= bytes.len() {
+        let mut chunk = [0u8; 8];
+        chunk.copy_from_slice(&bytes[clean..clean + 8]);
+        if chunk_needs_escape(u64::from_le_bytes(chunk)) {
+            break;
+        }
+        clean += 8;
+    }
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
+    for (i, &b) in bytes.iter().enumerate().skip(clean) {
         let esc = ESCAPE[b as usize];
         if esc == 0 {
             continue;
@@ -124,6 +145,30 @@ mod tests {
         check(b"\x00\x01\x1f\x7f", "\"\\u0000\\u0001\\u001f\x7f\"");
         check("日本 é".as_bytes(), "\"日本 é\"");
         check(b"", r#""""#);
+    }
+
+    #[test]
+    fn long_values_take_the_chunked_path() {
+        check(
+            b"0123456789abcdef0123456789",
+            "\"0123456789abcdef0123456789\"",
+        );
+        check(
+            b"0123456789abcdef\"23456789",
+            "\"0123456789abcdef\\\"23456789\"",
+        );
+        check(b"01234567\x01abcdef\\x", "\"01234567\\u0001abcdef\\\\x\"");
+        check("éééééééééé\n".as_bytes(), "\"éééééééééé\\n\"");
+        for b in 0u8..=255 {
+            let mut v = [b'a'; 16];
+            v[11] = b;
+            let want = b < 0x20 || b == b'"' || b == b'\\';
+            assert_eq!(
+                chunk_needs_escape(u64::from_le_bytes(v[8..16].try_into().unwrap())),
+                want,
+                "{b}"
+            );
+        }
     }
 
     #[test]

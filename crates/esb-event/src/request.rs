@@ -56,6 +56,15 @@ impl HeaderPair for (&str, &[u8]) {
     }
 }
 
+impl<H: HeaderPair> HeaderPair for &H {
+    fn name(&self) -> &[u8] {
+        (**self).name()
+    }
+    fn value(&self) -> &[u8] {
+        (**self).value()
+    }
+}
+
 impl HeaderPair for httparse::Header<'_> {
     fn name(&self) -> &[u8] {
         self.name.as_bytes()
@@ -153,17 +162,19 @@ enum Format {
     V2,
 }
 
-const HOP_BY_HOP: [&[u8]; 9] = [
+/// Hop-by-hop headers (RFC 9110 §7.6.1); every `Proxy-*` header is dropped as well.
+const HOP_BY_HOP: [&[u8]; 6] = [
     b"connection",
     b"keep-alive",
-    b"proxy-connection",
-    b"proxy-authenticate",
-    b"proxy-authorization",
     b"te",
     b"trailer",
     b"transfer-encoding",
     b"upgrade",
 ];
+
+fn is_proxy_header(name: &[u8]) -> bool {
+    name.len() > 6 && name[..6].eq_ignore_ascii_case(b"proxy-")
+}
 
 /// Set by the gateway; a client's copy would let it spoof its address or the request id.
 const GATEWAY_OWNED: [&[u8]; 7] = [
@@ -191,15 +202,12 @@ fn trim(mut b: &[u8]) -> &[u8] {
 }
 
 /// Whether some `Connection` header lists `name`.
-fn nominated<H: HeaderPair>(headers: &[H], name: &[u8]) -> bool {
-    headers
-        .iter()
-        .filter(|h| h.name().eq_ignore_ascii_case(b"connection"))
-        .any(|h| {
-            h.value()
-                .split(|&b| b == b',')
-                .any(|t| trim(t).eq_ignore_ascii_case(name))
-        })
+fn nominated<H: HeaderPair>(connection: impl Iterator<Item = H>, name: &[u8]) -> bool {
+    connection.into_iter().any(|h| {
+        h.value()
+            .split(|&b| b == b',')
+            .any(|t| trim(t).eq_ignore_ascii_case(name))
+    })
 }
 
 /// Whether `content_type` matches one of API Gateway's `binaryMediaTypes` patterns.
@@ -619,14 +627,35 @@ impl EventWriter {
 
     fn classify<H: HeaderPair>(&mut self, headers: &[H], format: Format) {
         self.class.clear();
-        let has_connection = headers
-            .iter()
-            .any(|h| h.name().eq_ignore_ascii_case(b"connection"));
+        // Where the Connection headers are (almost always none or one), so checking each header
+        // for nomination does not rescan the whole list.
+        let mut conn = [0usize; 4];
+        let mut n_conn = 0;
+        let mut many_conn = false;
+        for (i, h) in headers.iter().enumerate() {
+            if h.name().eq_ignore_ascii_case(b"connection") {
+                if n_conn < conn.len() {
+                    conn[n_conn] = i;
+                    n_conn += 1;
+                } else {
+                    many_conn = true;
+                }
+            }
+        }
+        let connection = || {
+            let few = conn[..n_conn].iter().map(|&i| &headers[i]);
+            let rest = headers
+                .iter()
+                .filter(move |h| many_conn && h.name().eq_ignore_ascii_case(b"connection"));
+            few.chain(rest)
+        };
+        let has_connection = n_conn > 0;
         for h in headers {
             let n = h.name();
             let c = if is_one_of(n, &HOP_BY_HOP)
+                || is_proxy_header(n)
                 || is_one_of(n, &GATEWAY_OWNED)
-                || (has_connection && nominated(headers, n))
+                || (has_connection && nominated(connection(), n))
                 || (format == Format::V1 && n.eq_ignore_ascii_case(b"content-length"))
             {
                 DROP

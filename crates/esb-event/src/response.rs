@@ -561,15 +561,13 @@ fn body(body: Option<CowStr<'_>>, base64: bool) -> Result<Cow<'_, [u8]>, Respons
     })
 }
 
-/// Headers a function must not set: the data plane owns framing and the connection.
-const DROPPED: [&str; 10] = [
+/// Headers a function must not set: the data plane owns framing and the connection. Every
+/// `Proxy-*` header is dropped as well.
+const DROPPED: [&str; 7] = [
     "content-length",
     "transfer-encoding",
     "connection",
     "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
     "te",
     "trailer",
     "upgrade",
@@ -598,7 +596,8 @@ fn push_header<'a>(
             "header value contains CR, LF, NUL or another control",
         ));
     }
-    if DROPPED.iter().any(|d| d.eq_ignore_ascii_case(&name)) {
+    let proxy = name.len() > 6 && name.as_bytes()[..6].eq_ignore_ascii_case(b"proxy-");
+    if proxy || DROPPED.iter().any(|d| d.eq_ignore_ascii_case(&name)) {
         return Ok(());
     }
     if headers.len() >= MAX_RESPONSE_HEADERS {

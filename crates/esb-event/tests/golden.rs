@@ -182,6 +182,7 @@ fn v1_sanitises_headers_and_base64_encodes_binary() {
         ("TE", "trailers"),
         ("Upgrade", "websocket"),
         ("Proxy-Authorization", "Basic abc"),
+        ("Proxy-Foo", "x"),
         ("X-Secret", "hop"),
         ("X-Api-Key", "nominated away"),
         ("X-Forwarded-For", "10.0.0.1"),
