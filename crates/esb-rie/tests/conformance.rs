@@ -500,7 +500,12 @@ fn documented_difference_overlapping_invokes() {
         }
     });
     // Probe until the slow invoke is in flight: only then is a probe refused.
+    let since = std::time::Instant::now();
     let rejected = loop {
+        assert!(
+            since.elapsed() < Duration::from_secs(30),
+            "no probe was refused"
+        );
         let r = env.invoke(&[], b"{}");
         if r.status == 429 {
             break r;
@@ -523,6 +528,50 @@ fn documented_difference_overlapping_invokes() {
     let slow = slow.join().unwrap();
     assert_eq!(slow.status, 200, "{}", slow.text());
     assert_eq!(echo_body(&slow).1["event"]["sleep_ms"], 1500);
+}
+
+#[test]
+fn documented_difference_aws_rie_dies_on_an_overlapping_invoke() {
+    // The defect esb-rie fixes, shown on the real binary: a second invoke while one is in flight
+    // makes AWS's RIE panic (nil pointer after ReserveFailed), dropping both callers.
+    let mut env = Env::start(Emulator::Aws, Function::RustEcho, 10);
+    let port = env.port;
+    let first =
+        thread::spawn(move || esb_testkit::http::post(port, INVOKE, &[], br#"{"sleep_ms":3000}"#));
+    // START is printed before the invocation is dispatched; the function then sleeps 3 s.
+    let mut pause = Duration::from_millis(1);
+    let since = std::time::Instant::now();
+    while !env.child.log().contains("START RequestId") {
+        assert!(
+            since.elapsed() < Duration::from_secs(30),
+            "{}",
+            env.child.log()
+        );
+        thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+    let second = esb_testkit::http::post(port, INVOKE, &[], b"{}");
+    assert!(
+        second.is_err(),
+        "AWS RIE answered an overlapping invoke: {second:?}"
+    );
+    assert!(
+        first.join().unwrap().is_err(),
+        "the in-flight caller survived"
+    );
+    let mut pause = Duration::from_millis(1);
+    let since = std::time::Instant::now();
+    while env.child.is_running() {
+        assert!(
+            since.elapsed() < Duration::from_secs(30),
+            "AWS RIE kept running"
+        );
+        thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+    let log = env.child.log();
+    assert!(log.contains("ReserveFailed: AlreadyReserved"), "{log}");
+    assert!(log.contains("nil pointer dereference"), "{log}");
 }
 
 #[test]
