@@ -210,9 +210,10 @@ async fn one_request(
     // The body, now that the request is accepted.
     let after_head = &buf[head.head_len..];
     if head.expect_continue && head.framing != BodyFraming::None && after_head.is_empty() {
-        let (res, _) = io.write_all(CONTINUE_100).await;
-        if res.is_err() {
-            return Step::Close;
+        let deadline = Instant::now() + ms(w.shared.limits.body_timeout_ms);
+        match timeout_at(deadline, io.write_all(CONTINUE_100)).await {
+            Ok((Ok(_), _)) => {}
+            _ => return Step::Close,
         }
     }
     body.clear();
@@ -235,7 +236,7 @@ async fn one_request(
             write_error(out, &e, &ctx, connection, head.method == Method::Head)
         }
     };
-    if !write_out(io, out).await {
+    if !write_out(w, io, out).await {
         return Step::Close;
     }
     if connection == Connection::Close {
@@ -278,7 +279,7 @@ async fn refuse_early(
     };
     out.clear();
     let connection = write_error(out, &err, ctx, connection, head.method == Method::Head);
-    if !write_out(io, out).await {
+    if !write_out(w, io, out).await {
         return Step::Close;
     }
     match consumed {
@@ -307,7 +308,6 @@ async fn refuse(
     err: RequestError,
     ctx: Option<&RequestCtx>,
 ) -> Step {
-    let _ = w;
     out.clear();
     let fallback;
     let ctx = match ctx {
@@ -318,7 +318,7 @@ async fn refuse(
         }
     };
     write_error(out, &err, ctx, Connection::Close, false);
-    if !write_out(io, out).await {
+    if !write_out(w, io, out).await {
         return Step::Close;
     }
     Step::Linger
@@ -363,11 +363,19 @@ pub(crate) fn write_error(
     connection
 }
 
-async fn write_out(io: &mut Tls, out: &mut Vec<u8>) -> bool {
-    let (res, buf) = io.write_all(std::mem::take(out)).await;
-    *out = buf;
-    out.clear();
-    res.is_ok()
+/// Writes `out` (then clears it for reuse). False when the connection must close: a write
+/// error, or a client that does not read its answer within the body timeout (slow read, A28);
+/// the abandoned TLS stream is then dropped, never written again.
+async fn write_out(w: &Worker, io: &mut Tls, out: &mut Vec<u8>) -> bool {
+    let deadline = Instant::now() + ms(w.shared.limits.body_timeout_ms);
+    match timeout_at(deadline, io.write_all(std::mem::take(out))).await {
+        Ok((res, buf)) => {
+            *out = buf;
+            out.clear();
+            res.is_ok()
+        }
+        Err(_) => false,
+    }
 }
 
 enum BodyError {
