@@ -75,15 +75,16 @@ def passes(point, slo_us):
 
 
 def knee(points, slo_us):
-    """The achieved rate of the last passing point before the first failing one."""
-    best, reached = 0.0, False
-    for p in points:
-        if passes(p, slo_us):
-            best = p["achieved"]
-        else:
-            reached = True
-            break
-    return round(best, 1), reached
+    """The achieved rate of the highest passing point, and whether any point above it failed
+    (if none did, the sweep ended first and the figure is a lower bound). The highest passing
+    point rather than the last one before the first failure: on a shared machine one noisy low
+    point should not zero a figure; merged rounds keep a lucky high point from standing alone."""
+    passing = [p for p in points if passes(p, slo_us)]
+    if not passing:
+        return 0.0, bool(points)
+    best = max(passing, key=lambda p: p["rate"])
+    reached = any(p["rate"] > best["rate"] for p in points)
+    return round(best["achieved"], 1), reached
 
 
 def load_points(out):
@@ -181,10 +182,12 @@ def warm(out, meta):
         per_target[t] = {"rps_at_slo": rps, "knee_reached": reached, "points": points}
     # Added latency: p99 above direct's at the common rate nearest half of direct's knee.
     added, ref_rate = {}, None
-    if "direct" in targets and at_slo.get("direct"):
+    if "direct" in targets:
         common = set.intersection(*(set(p["rate"] for p in ps) for ps in targets.values()))
         if common:
-            ref_rate = min(common, key=lambda r: abs(r - at_slo["direct"] / 2))
+            # Half of direct's knee; with no knee (nothing met the objective), the lightest load.
+            goal = at_slo["direct"] / 2 if at_slo.get("direct") else 0
+            ref_rate = min(common, key=lambda r: abs(r - goal))
             base = next(p for p in targets["direct"] if p["rate"] == ref_rate)["p99"]
             for t in targets:
                 if t != "direct":

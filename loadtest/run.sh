@@ -11,7 +11,7 @@
 # Options:
 #   --quick          a smoke run that finishes in under 2 minutes
 #   --envs K         warm RIE+echo environments (default 2)
-#   --slo-ms MS      the p99 latency objective (default: warm 5, capacity sleep_ms*2+5)
+#   --slo-ms MS      the p99 latency objective (default: warm 10, capacity sleep_ms*2+10)
 #   --rounds N       interleaved rounds per rate (default: 2, quick 1)
 #   --duration S     measured seconds per point (default: 10, quick 3)
 #   --sleep-ms MS    function cost for `capacity` (echo's sleep_ms, default 10)
@@ -442,7 +442,7 @@ EOF
 
 # --- scenarios ------------------------------------------------------------------------------
 scenario_warm() {
-    : "${SLO_MS:=5}"
+    : "${SLO_MS:=10}"
     ensure_packages
     build
     make_cert
@@ -466,7 +466,7 @@ scenario_warm() {
 }
 
 scenario_capacity() {
-    : "${SLO_MS:=$((SLEEP_MS * 2 + 5))}"
+    : "${SLO_MS:=$((SLEEP_MS * 2 + 10))}"
     ensure_packages
     build
     make_cert

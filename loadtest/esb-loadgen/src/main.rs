@@ -8,6 +8,7 @@
 //! the report is JSON with the full percentile spectrum and errors by kind and status.
 
 mod client;
+mod pacer;
 mod schedule;
 mod stats;
 
@@ -26,6 +27,7 @@ use tokio::task::LocalSet;
 use tokio_rustls::TlsConnector;
 
 use client::{Conn, Failure, RequestTemplate, Target};
+use pacer::Pacer;
 use schedule::{Phase, Schedule};
 use stats::{Recorder, Report, RunInfo};
 
@@ -101,6 +103,11 @@ struct Common {
     /// Scheme put before the token in `Authorization` ("" sends the bare token).
     #[arg(long, default_value = "Bearer")]
     auth_scheme: String,
+    /// The last stretch before each send, in µs, spent yielding instead of sleeping on a timerfd.
+    /// Spinning keeps the thread runnable, so on a core shared with other work the scheduler
+    /// preempts it for whole slices; 0 (the default) only sleeps.
+    #[arg(long, default_value_t = 0)]
+    spin_us: u64,
     /// Per-request timeout, seconds.
     #[arg(long, default_value_t = 5.0)]
     timeout: f64,
@@ -147,6 +154,7 @@ struct Plan {
     tls: TlsConnector,
     timeout: Duration,
     connections: usize,
+    spin: Duration,
 }
 
 impl Plan {
@@ -188,6 +196,7 @@ impl Plan {
                 tls,
                 timeout,
                 connections,
+                spin: Duration::from_micros(common.spin_us),
             },
             logged_in,
         ))
@@ -361,19 +370,6 @@ async fn attempt(plan: &Plan, i: usize, conn: &mut Option<Conn>) -> Result<u16, 
     result.map(|(status, _body)| status)
 }
 
-/// Waits until `at` with better than the timer wheel's 1 ms resolution: sleep most of the way,
-/// then yield until the moment comes. Late sends would add to every measured latency.
-async fn wait_until(at: Instant) {
-    const SPIN: Duration = Duration::from_micros(1500);
-    let now = Instant::now();
-    if at > now + SPIN {
-        tokio::time::sleep_until((at - SPIN).into()).await;
-    }
-    while Instant::now() < at {
-        tokio::task::yield_now().await;
-    }
-}
-
 fn run(args: &RunArgs) -> anyhow::Result<Report> {
     let common = &args.common;
     let (plan, logged_in) = Plan::new(common)?;
@@ -427,6 +423,7 @@ async fn open_model(
         .map(|(i, mut conn)| {
             let (plan, rec) = (plan.clone(), rec.clone());
             tokio::task::spawn_local(async move {
+                let pacer = Pacer::new(plan.spin);
                 for k in 0.. {
                     let offset = schedule.intended(i, k);
                     let phase = schedule.phase(offset);
@@ -444,7 +441,7 @@ async fn open_model(
                         rec.borrow_mut().unsent += left as u64;
                         break;
                     }
-                    wait_until(intended).await;
+                    pacer.wait_until(intended).await;
                     let result = attempt(&plan, i, &mut conn).await;
                     let done = Instant::now();
                     if phase == Phase::Measured {
@@ -476,7 +473,7 @@ async fn closed_model(
         .map(|(i, mut conn)| {
             let (plan, rec) = (plan.clone(), rec.clone());
             tokio::task::spawn_local(async move {
-                wait_until(start).await;
+                Pacer::new(plan.spin).wait_until(start).await;
                 loop {
                     let sent = Instant::now();
                     let offset = sent - start;
@@ -516,7 +513,7 @@ fn burst(common: &Common) -> anyhow::Result<Report> {
             .map(|(i, mut conn)| {
                 let (plan, rec) = (plan.clone(), rec.clone());
                 tokio::task::spawn_local(async move {
-                    wait_until(start).await;
+                    Pacer::new(plan.spin).wait_until(start).await;
                     let result = attempt(&plan, i, &mut conn).await;
                     let done = Instant::now();
                     let mut rec = rec.borrow_mut();
