@@ -357,3 +357,34 @@ fn max_requests_per_connection_closes_after_the_last_one() {
         assert!(c.is_closed());
     });
 }
+
+#[test]
+fn a32_connections_over_the_per_worker_cap_are_closed_at_once() {
+    each_driver("max_connections_per_worker = 2", |esb| {
+        let mut a = esb.connect();
+        let mut b = esb.connect();
+        assert_eq!(a.request("GET", "/health", &[], b"").status, 200);
+        assert_eq!(b.request("GET", "/health", &[], b"").status, 200);
+        // The third is closed before its handshake completes.
+        let tcp = std::net::TcpStream::connect(("127.0.0.1", esb.port)).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut buf = [0u8; 16];
+        let n = std::io::Read::read(&mut &tcp, &mut buf).unwrap_or(0);
+        assert_eq!(n, 0, "over-cap connection was served");
+        // The existing ones are still served, and a slot frees up when one closes.
+        assert_eq!(a.request("GET", "/health", &[], b"").status, 200);
+        drop(b);
+        let mut c = None;
+        // Poll (bounded, with backoff) until the server has seen the close.
+        for attempt in 0..200 {
+            let mut conn = esb.connect_checked();
+            if let Some(r) = conn.as_mut().and_then(|c| c.try_request("GET", "/health")) {
+                assert_eq!(r.status, 200);
+                c = conn;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1 + attempt / 4));
+        }
+        assert!(c.is_some(), "no slot freed after a connection closed");
+    });
+}

@@ -148,6 +148,17 @@ impl Esb {
         }
     }
 
+    /// A connection whose handshake may fail (the server may refuse it).
+    pub fn connect_checked(&self) -> Option<Conn> {
+        let mut c = self.connect();
+        while c.tls.conn.is_handshaking() {
+            if c.tls.conn.complete_io(&mut c.tls.sock).is_err() {
+                return None;
+            }
+        }
+        Some(c)
+    }
+
     /// One request on a fresh connection.
     pub fn request(
         &self,
@@ -335,6 +346,13 @@ impl Conn {
         let r = self.read_response();
         self.head_only = false;
         r
+    }
+
+    /// A request whose answer may not come (the server closed): `None` then.
+    pub fn try_request(&mut self, method: &str, path: &str) -> Option<Response> {
+        let req = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\n\r\n");
+        self.try_send(req.as_bytes()).ok()?;
+        self.try_read_response()
     }
 
     fn fill(&mut self) -> usize {
