@@ -11,15 +11,18 @@
 //! - **Ticker** (`tick`, 250 ms): advances the table's coarse clock, pre-warms `min_capacity`,
 //!   re-plans after a breaker cool-down, and reaps environments idle past `idle_timeout`.
 //! - **Stops** (`Stop`, reaping, shutdown): SIGTERM to the process group, SIGKILL after a grace.
+//! - **Admin**: `GET /admin/pools` on its own loopback listener ([`admin`](crate::admin)).
 //! - **No orphans**: children get PR_SET_PDEATHSIG and their own process group; leftovers of a
 //!   killed esb are found by an environment marker and killed at the next start ([`state`]).
 
+mod admin;
 mod control;
 pub mod environ;
 pub mod process;
 pub mod runtime;
 mod state;
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -58,6 +61,8 @@ pub struct ControlSettings {
     pub start_timeout: Duration,
     /// SIGTERM → SIGKILL grace when stopping an environment.
     pub stop_grace: Duration,
+    /// Where `GET /admin/pools` is served (keep it on loopback); `None` serves nothing.
+    pub admin_listen: Option<SocketAddr>,
 }
 
 impl ControlSettings {
@@ -75,6 +80,7 @@ impl ControlSettings {
             tick: Duration::from_millis(250),
             start_timeout: esb_pool::DEFAULT_START_TIMEOUT,
             stop_grace: Duration::from_secs(2),
+            admin_listen: None,
         }
     }
 
@@ -94,6 +100,7 @@ impl ControlSettings {
             s3_endpoint: rt.s3_endpoint.clone(),
             dynamodb_endpoint: rt.dynamodb_endpoint.clone(),
             lambda_endpoint: rt.lambda_endpoint.clone(),
+            admin_listen: Some(cfg.server.admin_listen),
             ..Self::new(
                 rt.rie_binary.clone().unwrap_or(rie_binary),
                 rt.state_dir.clone().unwrap_or(state_dir),
@@ -113,6 +120,8 @@ pub enum ControlError {
     Mismatch(String),
     #[error("cannot start the control thread: {0}")]
     Thread(std::io::Error),
+    #[error("cannot listen on {0} for the admin endpoint: {1}")]
+    Admin(SocketAddr, std::io::Error),
 }
 
 /// Starts the control thread for `functions` (in the table's order) with the process runtime.
@@ -136,6 +145,16 @@ pub fn spawn(
             }
         }
     }
+    let admin = match settings.admin_listen {
+        Some(addr) => {
+            let l = std::net::TcpListener::bind(addr).map_err(|e| ControlError::Admin(addr, e))?;
+            l.set_nonblocking(true)
+                .map_err(|e| ControlError::Admin(addr, e))?;
+            Some(l)
+        }
+        None => None,
+    };
+    let admin_addr = admin.as_ref().and_then(|l| l.local_addr().ok());
     let state = state::StateDir::open(&settings.state_dir)?;
     let leftovers = state.kill_leftovers();
     if !leftovers.is_empty() {
@@ -160,6 +179,16 @@ pub fn spawn(
             let _state = state;
             let settings = Rc::new(settings);
             let runtime = ProcessRuntime::new(settings.clone());
+            let local = tokio::task::LocalSet::new();
+            if let Some(l) = admin {
+                let _guard = rt.enter();
+                match tokio::net::TcpListener::from_std(l) {
+                    Ok(l) => {
+                        local.spawn_local(admin::serve(l, table.clone(), thread_pids.clone()));
+                    }
+                    Err(e) => tracing::error!("admin listener: {e}"),
+                }
+            }
             let control = Rc::new(Control::new(
                 table,
                 functions,
@@ -167,7 +196,6 @@ pub fn spawn(
                 settings,
                 thread_pids,
             ));
-            let local = tokio::task::LocalSet::new();
             local.block_on(&rt, control.run(commands, shutdown_rx));
         })
         .map_err(ControlError::Thread)?;
@@ -177,6 +205,7 @@ pub fn spawn(
         pids,
         leftovers_killed: leftovers.len(),
         stop_grace,
+        admin_addr,
     })
 }
 
@@ -188,9 +217,15 @@ pub struct ControlHandle {
     pids: Arc<PidMap>,
     leftovers_killed: usize,
     stop_grace: Duration,
+    admin_addr: Option<SocketAddr>,
 }
 
 impl ControlHandle {
+    /// Where `GET /admin/pools` is served (the bound address, so port 0 works).
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_addr
+    }
+
     /// Process ids of the ready environments.
     pub fn pids(&self) -> Vec<(EnvId, u32)> {
         self.pids.all()

@@ -84,6 +84,7 @@ fn setup(opts: Options) -> Setup {
         start_timeout: Duration::from_secs(10),
         stop_grace: Duration::from_secs(2),
         s3_endpoint: Some("http://127.0.0.1:9000".into()),
+        admin_listen: Some("127.0.0.1:0".parse().unwrap()),
         ..ControlSettings::new(rie, state.path().to_path_buf())
     };
     let control = esb_control::spawn(settings, vec![function], table.clone(), rx).unwrap();
@@ -211,6 +212,25 @@ fn fifty_requests_on_max_capacity_two_start_exactly_two_and_all_succeed() {
     let snap = s.snapshot();
     assert_eq!(snap.counters.cold_starts, 2, "{snap:?}");
     assert_eq!(s.control().pids().len(), 2);
+
+    // The admin view agrees, pids included.
+    let admin = s.control().admin_addr().unwrap();
+    let mut client = esb_testkit::http::Client::connect_addr(admin).unwrap();
+    let r = client.get("/admin/pools").unwrap();
+    assert_eq!(r.status, 200);
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    let f = &v["functions"][0];
+    assert_eq!(f["name"], "echo");
+    assert_eq!(f["counters"]["cold_starts"], 2);
+    let envs = f["environments"].as_array().unwrap();
+    assert_eq!(envs.len(), 2);
+    for e in envs {
+        assert_eq!(e["state"], "idle");
+        assert!(e["pid"].as_u64().is_some(), "{e}");
+        assert!(e["idle_ms"].as_u64().is_some(), "{e}");
+    }
+    let r = esb_testkit::http::post(admin.port(), "/admin/pools", &[], b"").unwrap();
+    assert_eq!(r.status, 405);
     // The function's environment, as aws-compat §1.3 and the config say.
     let (_, pid) = s.control().pids()[0];
     let env = environ_of(pid);
