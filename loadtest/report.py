@@ -281,7 +281,7 @@ def cold_storm(out, meta):
         figures["p99_ms"] = r["latency_us"]["p99"] / 1000
         try:
             pools = json.load(open(os.path.join(out, "logs", "pools-after.json")))
-            figures["environments_started"] = count_environments(pools)
+            figures.update(pool_figures(pools))
         except (OSError, ValueError):
             pass
     summary = {"scenario": "cold-storm", "status": status, "blocked_reason": meta.get("blocked_reason") or None,
@@ -293,25 +293,17 @@ def cold_storm(out, meta):
     return summary, md, None
 
 
-def count_environments(pools):
-    """Environments in the admin endpoint's answer, whatever its exact shape (a list of pools
-    with environment lists, or counts)."""
-    total = 0
-    items = pools if isinstance(pools, list) else pools.get("pools", pools)
-    if isinstance(items, dict):
-        items = list(items.values())
-    for pool in items:
-        if not isinstance(pool, dict):
-            continue
-        for key in ("environments", "instances", "slots"):
-            v = pool.get(key)
-            if isinstance(v, list):
-                total += sum(1 for e in v if not (isinstance(e, dict) and e.get("state") in ("empty", "free")))
-                break
-            if isinstance(v, int):
-                total += v
-                break
-    return total
+def pool_figures(pools):
+    """From esb's GET /admin/pools: {"functions": [{"live", "counters": {"cold_starts", ...}}]}."""
+    functions = pools.get("functions", []) if isinstance(pools, dict) else []
+    total = lambda key: sum(f.get("counters", {}).get(key, 0) for f in functions)
+    return {
+        "environments_started": total("cold_starts"),
+        "environments_live": sum(f.get("live", 0) for f in functions),
+        "start_failures": total("start_failures"),
+        "pool_rejections": total("rejections"),
+        "pool_waits": total("waits"),
+    }
 
 
 def callgrind(out, meta):
