@@ -1,7 +1,7 @@
 //! The process runtime: each execution environment is an RIE child process (esb's `esb-rie` by
 //! default, AWS's `aws-lambda-rie` works too) running the function's command on this host.
 //!
-//! `<rie> --runtime-interface-emulator-address 127.0.0.1:P --runtime-api-address 127.0.0.1:Q --
+//! `<rie> --runtime-interface-emulator-address 127.0.0.1:P --runtime-api-address 127.0.0.1:Q
 //! <command...>`, with the environment of [`crate::environ::build`] and no other. The child leads
 //! its own process group (a stop reaches everything it started) and gets SIGKILL when the control
 //! thread that spawned it dies (PR_SET_PDEATHSIG; the thread lives as long as esb).
@@ -79,7 +79,8 @@ impl ProcessRuntime {
             .arg(format!("127.0.0.1:{invoke}"))
             .arg("--runtime-api-address")
             .arg(format!("127.0.0.1:{api}"))
-            .arg("--")
+            // No `--`: AWS's RIE would run it as the program. Both RIEs take their own options
+            // anywhere on the line, so a function argument spelled like one is theirs (accepted).
             .args(command)
             .env_clear()
             .envs(environ::build(

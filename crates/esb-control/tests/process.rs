@@ -475,3 +475,24 @@ fn leftovers_of_a_killed_esb_are_killed_at_the_next_start() {
     );
     control.shutdown(Instant::now() + Duration::from_secs(1));
 }
+
+#[test]
+fn aws_own_rie_works_as_the_rie_binary_and_leaves_nothing_behind() {
+    let mut s = setup(Options {
+        scaling: scaling(2),
+        rie: Some(esb_testkit::install::aws_rie()),
+        ..Options::default()
+    });
+    let results = burst(&s.table, 4, r#"{"sleep_ms": 100}"#);
+    assert!(
+        results.iter().all(|r| matches!(r, Ok((_, 200)))),
+        "{results:?}"
+    );
+    assert!(!marked(s.state.path()).is_empty());
+    s.shutdown();
+    assert!(
+        marked(s.state.path()).is_empty(),
+        "{:?}",
+        marked(s.state.path())
+    );
+}
