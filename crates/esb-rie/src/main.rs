@@ -1,10 +1,22 @@
 //! `esb-rie`: a drop-in for AWS's Lambda Runtime Interface Emulator (classic mode).
 //!
-//! Same command line, environment, invoke endpoint and Runtime API as AWS's RIE, with three
-//! deliberate differences (see docs/esb-rie.md): an overlapping invoke gets 429 instead of
-//! crashing the emulator, function errors/timeouts/crashes carry `X-Amz-Function-Error:
-//! Unhandled`, and the runtime's `Content-Type` reaches the caller. The Runtime API state machine
-//! is the IO-free `esb-runtime-api` crate; this binary owns the sockets, timers and processes.
+//! Same command line, environment, invoke endpoint and Runtime API as AWS's RIE (checked side by
+//! side against the real binary in `tests/conformance.rs`), with deliberate differences listed in
+//! docs/esb-rie.md. The main ones:
+//!
+//! - **An overlapping invoke is refused, not fatal.** While one invocation is in flight, another
+//!   gets `429 Too Many Requests`, header `X-Amzn-ErrorType: TooManyRequestsException`, body
+//!   `{"errorType":"TooManyRequestsException","errorMessage":"esb-rie runs one invocation at a
+//!   time, ... invocation <id> is still in progress; retry when it has finished"}`. AWS's RIE
+//!   panics and drops both callers.
+//! - Function errors, timeouts, crashes and init errors carry `X-Amz-Function-Error: Unhandled`.
+//! - The runtime's `Content-Type` reaches the caller.
+//! - The caller is answered when the runtime posts `/response` (AWS's RIE waits for the next
+//!   `/next`), and the slot is free in that same step, so back-to-back invokes over different
+//!   connections never collide.
+//!
+//! The Runtime API state machine is the IO-free `esb-runtime-api` crate; this binary owns the
+//! sockets, timers and processes.
 
 mod cli;
 mod log;
