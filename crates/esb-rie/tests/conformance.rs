@@ -609,3 +609,32 @@ fn esb_answers_the_caller_on_response_without_waiting_for_next() {
     let res = caller.join().unwrap();
     assert_eq!((res.status, res.text().as_str()), (200, "\"done\""));
 }
+
+#[test]
+fn a_caller_hanging_up_does_not_wedge_esb_rie() {
+    // The hung-up invocation still runs to its end (or its timeout); the slot is then free.
+    let env = Env::start(Emulator::Esb, Function::RustEcho, 10);
+    {
+        let mut c = env.client();
+        c.send_raw(
+            format!(
+                "POST {INVOKE} HTTP/1.1\r\nHost: x\r\nContent-Length: 16\r\n\r\n{{\"sleep_ms\":300}}"
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+    }
+    let since = std::time::Instant::now();
+    let mut pause = Duration::from_millis(1);
+    loop {
+        let r = env.invoke(&[], br#"{"after":1}"#);
+        if r.status == 200 {
+            assert_eq!(echo_body(&r).1["event"]["after"], 1);
+            break;
+        }
+        assert_eq!(r.status, 429, "{}", r.text());
+        assert!(since.elapsed() < Duration::from_secs(30), "still refused");
+        thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+}
