@@ -10,6 +10,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
 use esb_http1::{BodyFraming, ChunkedDecoder, EMPTY_HEADER, HttpError, parse_response_head};
 use esb_pool::EnvId;
@@ -61,19 +62,31 @@ pub struct Invoked {
 /// The per-core connection pool.
 #[derive(Default)]
 pub struct Upstream {
-    idle: RefCell<HashMap<EnvId, Vec<TcpStream>>>,
+    /// Idle connections per environment, with when each was last used (newest last).
+    idle: RefCell<HashMap<EnvId, Vec<(TcpStream, Instant)>>>,
 }
+
+/// An idle upstream connection unused this long is closed by [`Upstream::sweep`]. Environments
+/// that were reaped or died never come back under the same id, so without this their sockets
+/// would stay open on every core forever.
+pub const IDLE_UPSTREAM: Duration = Duration::from_secs(30);
 
 impl Upstream {
     fn take(&self, env: EnvId) -> Option<TcpStream> {
-        self.idle.borrow_mut().get_mut(&env).and_then(Vec::pop)
+        let mut idle = self.idle.borrow_mut();
+        let list = idle.get_mut(&env)?;
+        let conn = list.pop().map(|(c, _)| c);
+        if list.is_empty() {
+            idle.remove(&env);
+        }
+        conn
     }
 
     fn put(&self, env: EnvId, conn: TcpStream) {
         let mut idle = self.idle.borrow_mut();
         let list = idle.entry(env).or_default();
         if list.len() < MAX_IDLE_PER_ENV {
-            list.push(conn);
+            list.push((conn, Instant::now()));
         }
     }
 
@@ -81,6 +94,16 @@ impl Upstream {
     /// unknown).
     pub fn forget(&self, env: EnvId) {
         self.idle.borrow_mut().remove(&env);
+    }
+
+    /// Closes idle connections last used before `cutoff`; returns how many are left.
+    pub fn sweep(&self, cutoff: Instant) -> usize {
+        let mut idle = self.idle.borrow_mut();
+        idle.retain(|_, list| {
+            list.retain(|(_, used)| *used >= cutoff);
+            !list.is_empty()
+        });
+        idle.values().map(Vec::len).sum()
     }
 
     /// POSTs `event` to the environment and reads the answer's body into `body` (cleared first).
@@ -425,6 +448,23 @@ mod tests {
             assert!(!ok[0].0.function_error && ok[2].0.function_error);
             assert_eq!(accepts.load(Ordering::SeqCst), 1, "{d:?}");
         }
+    }
+
+    #[test]
+    fn sweep_closes_connections_idle_past_the_cutoff() {
+        let (addr, _) = fake_rie(vec![OK], 1);
+        crate::runtime::run(esb_config::Driver::Epoll, |_| async {
+            let up = Upstream::default();
+            let (mut scratch, mut body) = (Vec::new(), Vec::new());
+            up.invoke(EnvId(7), addr, b"{}", &mut scratch, &mut body)
+                .await
+                .unwrap();
+            let long_ago = Instant::now().checked_sub(Duration::from_secs(60));
+            assert_eq!(up.sweep(long_ago.unwrap_or_else(Instant::now)), 1);
+            assert_eq!(up.sweep(Instant::now() + Duration::from_secs(1)), 0);
+            assert!(up.take(EnvId(7)).is_none());
+        })
+        .unwrap();
     }
 
     #[test]

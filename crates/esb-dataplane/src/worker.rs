@@ -81,6 +81,17 @@ impl BufPool {
 /// How long a stopping worker waits for in-flight requests before dropping them.
 pub const DRAIN_GRACE: Duration = Duration::from_secs(30);
 
+/// Closes upstream connections nobody used for a while, until the worker drains.
+async fn sweep_upstream(w: Rc<Worker>) {
+    while !w.draining.get() {
+        monoio::time::sleep(crate::upstream::IDLE_UPSTREAM / 3).await;
+        if let Some(cutoff) = std::time::Instant::now().checked_sub(crate::upstream::IDLE_UPSTREAM)
+        {
+            w.upstream.sweep(cutoff);
+        }
+    }
+}
+
 /// Runs the accept loop until `stop` fires, then lets in-flight requests finish (bounded).
 pub async fn run(listener: std::net::TcpListener, w: Rc<Worker>) {
     let listener = match TcpListener::from_std(listener) {
@@ -90,6 +101,7 @@ pub async fn run(listener: std::net::TcpListener, w: Rc<Worker>) {
             return;
         }
     };
+    monoio::spawn(sweep_upstream(w.clone()));
     let max_conns = w.shared.limits.max_connections_per_worker;
     let mut stop = w.stop.clone();
     loop {
