@@ -3,10 +3,12 @@
 //!
 //! Hot path (acquire and release). Design, and why it is correct:
 //! - Each function has a fixed array of slots (`max_capacity`, or one per static endpoint). A
-//!   slot's `state` is FREE, STARTING, IDLE, BUSY or DEAD. IDLE slots are on the function's
-//!   lock-free stack; a slot is on the stack at most once because only its owner pushes it.
-//! - Warm acquire: read `waiting` (0), pop the stack, CAS the slot IDLE→BUSY. Warm release: CAS
-//!   BUSY→IDLE, push, re-read `waiting`. No lock, no allocation, no shared counter.
+//!   slot's `state` is FREE, STARTING, IDLE or BUSY. IDLE slots are on the function's lock-free
+//!   stack; a slot is on the stack at most once because only its owner pushes it, and whoever
+//!   pops it owns it.
+//! - Warm acquire: read `waiting` (0), pop the stack (one CAS), check `dead`, mark BUSY. Warm
+//!   release: check `dead`, mark IDLE, push (one CAS), re-read `waiting`. No lock, no allocation,
+//!   no shared counter; `state` is written only by the slot's owner, for the admin view.
 //! - Everything else takes the function's `inner` lock (never two at once, never across an
 //!   await): queueing, cold starts, handing a slot to a waiter, freeing slots, reaping. Slots
 //!   change between FREE and anything else only under that lock, so `live`/`starting` are exact.
@@ -16,9 +18,11 @@
 //! - FIFO: while anyone waits (`waiting > 0`), acquirers go to the back of the queue and releasers
 //!   hand their slot to the oldest waiter under the lock. A newcomer can only overtake a waiter
 //!   in the nanoseconds between a waiter registering and a releaser's re-check.
-//! - Crashes: the control plane marks a slot DEAD under the lock (CAS, so a racing warm release
-//!   or acquire sees it). A DEAD slot is freed by whoever meets it next: the owner's release, a
-//!   pop, or the reaper's drain.
+//! - Crashes: the control plane sets the slot's sticky `dead` flag (under the lock); only freeing
+//!   the slot clears it, so a death is never lost. Whoever owns the slot next frees it instead of
+//!   using it: the holder's release, a pop, or a sweep of the stack. An environment can die just
+//!   after any check, so checking before use is all that can be done; its request then fails on
+//!   the broken connection, and the release destroys it.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -45,7 +49,6 @@ const FREE: u8 = 0;
 const STARTING: u8 = 1;
 const IDLE: u8 = 2;
 const BUSY: u8 = 3;
-const DEAD: u8 = 4;
 
 /// `Retry-After` for "at capacity": environments turn over in about an invocation's time.
 const AT_CAPACITY_RETRY: Duration = Duration::from_secs(1);
@@ -79,6 +82,8 @@ struct Hot {
 
 struct Slot {
     state: AtomicU8,
+    /// Its process is gone. Set by the control plane, cleared only by `free_slot`.
+    dead: AtomicBool,
     env: AtomicU64,
     addr: AtomicCell<SocketAddr>,
     next: AtomicU32,
@@ -155,6 +160,7 @@ impl PoolTable {
                     .map(|_| {
                         CachePadded::new(Slot {
                             state: AtomicU8::new(FREE),
+                            dead: AtomicBool::new(false),
                             env: AtomicU64::new(0),
                             addr: AtomicCell::new(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0))),
                             next: AtomicU32::new(0),
@@ -460,12 +466,10 @@ impl PoolTable {
         }
         s.last_use_ms.store(self.now_ms(), Ordering::Relaxed);
         if pool.hot.waiting.load(Ordering::SeqCst) == 0 {
-            if s.state
-                .compare_exchange(BUSY, IDLE, Ordering::AcqRel, Ordering::Acquire)
-                .is_err()
-            {
+            if s.dead.load(Ordering::Acquire) {
                 return self.destroy(pool, slot, StopReason::Faulty);
             }
+            s.state.store(IDLE, Ordering::Relaxed);
             pool.push_idle(slot);
             // The other half of the Dekker pair (see `admit`).
             if pool.hot.waiting.load(Ordering::SeqCst) == 0 {
@@ -478,7 +482,7 @@ impl PoolTable {
         let mut fx = Effects::default();
         {
             let mut inner = pool.inner.lock();
-            if s.state.load(Ordering::Acquire) == DEAD {
+            if s.dead.load(Ordering::Acquire) {
                 pool.free_slot(&mut inner, slot);
                 self.replan(pool, &mut inner, &mut fx);
             } else {
@@ -494,9 +498,10 @@ impl PoolTable {
         {
             let mut inner = pool.inner.lock();
             let env = EnvId(s.env.load(Ordering::Relaxed));
-            let was = s.state.load(Ordering::Acquire);
+            // A dead one is already gone: nothing to stop.
+            let was_alive = !s.dead.load(Ordering::Acquire);
             pool.free_slot(&mut inner, slot);
-            if was == BUSY {
+            if was_alive {
                 bump(&pool.counters.destroyed);
                 inner.draining.push(Draining {
                     env,
@@ -621,18 +626,10 @@ impl PoolTable {
                 drop(inner);
                 return self.start_failed(f, env, "the environment exited while starting", now);
             }
-            // BUSY→DEAD or IDLE→DEAD; a racing warm release may turn BUSY into IDLE under us.
-            let mut cur = s.state.load(Ordering::Acquire);
-            while cur == BUSY || cur == IDLE {
-                match s
-                    .state
-                    .compare_exchange(cur, DEAD, Ordering::AcqRel, Ordering::Acquire)
-                {
-                    Ok(_) => break,
-                    Err(now) => cur = now,
-                }
-            }
-            if cur == IDLE {
+            s.dead.store(true, Ordering::SeqCst);
+            // Idle (or being released right now): take it off the stack if it is there; if a
+            // racing release pushes it after this sweep, the next pop or sweep frees it.
+            if s.state.load(Ordering::SeqCst) == IDLE {
                 pool.sweep_idle(&mut inner, |_, _| Vec::new(), &mut fx);
             }
             self.replan(pool, &mut inner, &mut fx);
@@ -726,10 +723,10 @@ impl PoolTable {
                 for s in pool.slots.iter() {
                     let state = match s.state.load(Ordering::Acquire) {
                         FREE => continue,
+                        _ if s.dead.load(Ordering::Relaxed) => EnvState::Dead,
                         STARTING => EnvState::Starting,
                         IDLE => EnvState::Idle,
-                        BUSY => EnvState::Busy,
-                        _ => EnvState::Dead,
+                        _ => EnvState::Busy,
                     };
                     let born = s.born_ms.load(Ordering::Relaxed);
                     let last = s.last_use_ms.load(Ordering::Relaxed);
@@ -878,15 +875,15 @@ impl FnPool {
         }
         match self.hot.idle.pop(self.link()) {
             None => Warm::Empty,
-            Some(slot) => match self.slots[slot as usize].state.compare_exchange(
-                IDLE,
-                BUSY,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => Warm::Got(slot),
-                Err(_) => Warm::Dead(slot),
-            },
+            Some(slot) => {
+                let s = &self.slots[slot as usize];
+                if s.dead.load(Ordering::Acquire) {
+                    Warm::Dead(slot)
+                } else {
+                    s.state.store(BUSY, Ordering::Relaxed);
+                    Warm::Got(slot)
+                }
+            }
         }
     }
 
@@ -895,10 +892,8 @@ impl FnPool {
         loop {
             let slot = self.hot.idle.pop(self.link())?;
             let s = &self.slots[slot as usize];
-            if s.state
-                .compare_exchange(IDLE, BUSY, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-            {
+            if !s.dead.load(Ordering::Acquire) {
+                s.state.store(BUSY, Ordering::Relaxed);
                 return Some(slot);
             }
             self.free_slot(inner, slot);
@@ -908,6 +903,7 @@ impl FnPool {
     fn free_slot(&self, inner: &mut Inner, slot: u32) {
         let s = &self.slots[slot as usize];
         if s.state.swap(FREE, Ordering::AcqRel) != FREE {
+            s.dead.store(false, Ordering::Relaxed);
             inner.free.push(slot);
             inner.live -= 1;
         }
@@ -1029,7 +1025,7 @@ impl FnPool {
         let mut idle = Vec::with_capacity(drained.len());
         for &slot in &drained {
             let s = &self.slots[slot as usize];
-            if s.state.load(Ordering::Acquire) == DEAD {
+            if s.dead.load(Ordering::Acquire) {
                 self.free_slot(inner, slot);
             } else {
                 idle.push(IdleEnv {
