@@ -192,3 +192,30 @@ fn a25_an_11_mb_body_is_413_before_it_is_read() {
         assert_eq!((r.status, r.text().as_str()), (200, "xxx"));
     }
 }
+
+#[test]
+fn a_busy_function_answers_503_with_retry_after_when_it_may_not_queue() {
+    let rie = Rie::start();
+    let setup = Setup::new("io_uring")
+        .rie(rie.port)
+        .function("    scaling: { max_capacity: 1, acquire_timeout: 0 }\n");
+    let esb = Esb::start(&setup);
+    let mut slow = esb.connect();
+    slow.send(b"GET /public/echo?sleep_ms=800 HTTP/1.1\r\nHost: x\r\n\r\n");
+    // The only environment is busy once the RIE has started the slow invocation.
+    let start = std::time::Instant::now();
+    while !rie.child.log().contains("START") {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(20),
+            "{}",
+            rie.child.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let r = esb.get("/public/echo", &[]);
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(r.json(), json!({"message": "Service Unavailable"}));
+    let after: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!(after >= 1, "{after}");
+    assert_eq!(slow.read_response().status, 200);
+}

@@ -36,6 +36,8 @@ pub struct Setup {
     pub fn_timeout: f64,
     /// Extra lines for `[auth]`.
     pub auth: String,
+    /// Extra YAML lines under the `echo` function (4-space indented).
+    pub function: String,
 }
 
 impl Setup {
@@ -47,7 +49,13 @@ impl Setup {
             rie_port: None,
             fn_timeout: 10.0,
             auth: String::new(),
+            function: String::new(),
         }
+    }
+
+    pub fn function(mut self, yaml: &str) -> Setup {
+        self.function = yaml.to_string();
+        self
     }
 
     pub fn auth(mut self, lines: &str) -> Setup {
@@ -237,8 +245,8 @@ stage = "prod"
     std::fs::write(
         dir.join("functions.yml"),
         format!(
-            "functions:\n  echo:\n    runtime: endpoint\n    endpoint: \"http://127.0.0.1:{rie}\"\n    timeout: {}\n",
-            s.fn_timeout
+            "functions:\n  echo:\n    runtime: endpoint\n    endpoint: \"http://127.0.0.1:{rie}\"\n    timeout: {}\n{}",
+            s.fn_timeout, s.function
         ),
     )
     .unwrap();
