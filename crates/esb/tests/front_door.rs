@@ -388,3 +388,30 @@ fn a32_connections_over_the_per_worker_cap_are_closed_at_once() {
         assert!(c.is_some(), "no slot freed after a connection closed");
     });
 }
+
+#[test]
+fn a24_heads_split_across_many_writes_get_the_same_answers() {
+    each_driver("", |esb| {
+        // A valid head, one TLS record per byte.
+        let mut c = esb.connect();
+        for b in PROBE {
+            c.send(&[*b]);
+        }
+        let r = c.read_response();
+        assert_eq!((r.status, r.header("x-request-id")), (200, Some("probe")));
+        // An oversized header delivered in 7 KB + 5 KB + ... pieces still hits the limit.
+        let big = format!(
+            "GET /health HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+            "a".repeat(64 * 1024)
+        );
+        let mut c = esb.connect();
+        for piece in big.as_bytes().chunks(7 * 1024) {
+            if c.try_send(piece).is_err() {
+                break;
+            }
+        }
+        let r = c.read_response();
+        assert_eq!(r.status, 431);
+        assert!(c.is_closed());
+    });
+}
