@@ -27,6 +27,7 @@ pub(crate) struct Control<R: Runtime> {
     /// Pids of ready environments, for the admin view and tests.
     pub(crate) pids: Arc<PidMap>,
     shutting_down: Cell<bool>,
+    last_reap: Cell<Instant>,
 }
 
 /// Pids of ready environments, shared with the [`crate::ControlHandle`].
@@ -69,6 +70,7 @@ impl<R: Runtime> Control<R> {
             stoppers: RefCell::default(),
             pids,
             shutting_down: Cell::new(false),
+            last_reap: Cell::new(Instant::now()),
         }
     }
 
@@ -118,6 +120,10 @@ impl<R: Runtime> Control<R> {
     fn maintain(&self) {
         let now = Instant::now();
         self.table.tick(now);
+        if now.duration_since(self.last_reap.get()) < self.settings.reap_interval {
+            return;
+        }
+        self.last_reap.set(now);
         for (f, env) in self.table.idle_to_reap(now) {
             tracing::info!(function = %self.functions[f.0 as usize].name, %env, "reaping idle environment");
             self.stop(env, self.settings.stop_grace);

@@ -54,8 +54,11 @@ pub struct ControlSettings {
     pub s3_endpoint: Option<String>,
     pub dynamodb_endpoint: Option<String>,
     pub lambda_endpoint: Option<String>,
-    /// Ticker period: reaping and pre-warming resolution, and the table's clock resolution.
+    /// Ticker period: pre-warming and breaker re-plans, and the table's clock resolution.
     pub tick: Duration,
+    /// How often idle environments are looked for. A sweep briefly empties each function's idle
+    /// stack (warm acquires take the locked path meanwhile), so not on every tick.
+    pub reap_interval: Duration,
     /// Deadline of one cold start (spawn + readiness); keep it equal to the pool's
     /// `PoolSpec::start_timeout`.
     pub start_timeout: Duration,
@@ -78,6 +81,7 @@ impl ControlSettings {
             dynamodb_endpoint: None,
             lambda_endpoint: None,
             tick: Duration::from_millis(250),
+            reap_interval: Duration::from_secs(1),
             start_timeout: esb_pool::DEFAULT_START_TIMEOUT,
             stop_grace: Duration::from_secs(2),
             admin_listen: None,
@@ -176,7 +180,6 @@ pub fn spawn(
         .name("esb-control".into())
         .spawn(move || {
             // The lock lives exactly as long as this thread, like the children it guards.
-            let _state = state;
             let settings = Rc::new(settings);
             let runtime = ProcessRuntime::new(settings.clone());
             let local = tokio::task::LocalSet::new();
@@ -197,6 +200,12 @@ pub fn spawn(
                 thread_pids,
             ));
             local.block_on(&rt, control.run(commands, shutdown_rx));
+            // Runtimes in their own process groups (esb-rie puts them there) die by
+            // PDEATHSIG a moment after their RIE; return only once nothing of ours is left.
+            let until = Instant::now() + Duration::from_secs(2);
+            while !state.kill_leftovers().is_empty() && Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(5));
+            }
         })
         .map_err(ControlError::Thread)?;
     Ok(ControlHandle {

@@ -81,6 +81,7 @@ fn setup(opts: Options) -> Setup {
     let state = tempfile::tempdir().unwrap();
     let settings = ControlSettings {
         tick: Duration::from_millis(50),
+        reap_interval: Duration::from_millis(200),
         start_timeout: Duration::from_secs(10),
         stop_grace: Duration::from_secs(2),
         s3_endpoint: Some("http://127.0.0.1:9000".into()),
