@@ -75,6 +75,16 @@ async fn pump(rt: DockerRuntime, tx: mpsc::Sender<ContainerEvent>) {
     ]);
     let mut backoff = BACKOFF_MIN;
     loop {
+        // Only a live engine earns a Resync: re-listing against a dead one is pointless.
+        if let Err(e) = rt.ping().await {
+            if tx.is_closed() {
+                return;
+            }
+            tracing::debug!(error = %e, retry_in = ?backoff, "Docker engine not answering");
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(BACKOFF_MAX);
+            continue;
+        }
         let since = SystemTime::now()
             .checked_sub(REPLAY)
             .and_then(|t| t.duration_since(UNIX_EPOCH).ok())

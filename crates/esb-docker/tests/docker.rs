@@ -112,6 +112,50 @@ async fn cold_start_is_hardened_and_answers_invocations() {
 }
 
 #[tokio::test(flavor = "current_thread")]
+async fn on_a_network_the_container_is_reached_by_its_ip_and_nothing_is_published() {
+    let Some(docker) = engine().await else { return };
+    let run = TestRun::new(&docker);
+    let image = run.echo_image().await;
+    let network = run.network().await;
+    let mut opts = run.options();
+    opts.network = Some(network.clone());
+    let rt = DockerRuntime::connect(opts).await.unwrap();
+    let f = function("echo", &image, RieSource::Injected);
+    let started = rt.start(&rt.spec(&f, 1, false).unwrap()).await.unwrap();
+    assert_eq!(started.addr.port(), 8080);
+    assert!(!started.addr.ip().is_loopback(), "{}", started.addr);
+
+    let info = docker
+        .inspect_container(&started.container_id, None::<InspectContainerOptions>)
+        .await
+        .unwrap();
+    assert_eq!(
+        info.host_config.unwrap().network_mode.as_deref(),
+        Some(network.as_str())
+    );
+    let ns = info.network_settings.unwrap();
+    let published: Vec<_> = ns
+        .ports
+        .unwrap_or_default()
+        .into_values()
+        .flatten()
+        .flatten()
+        .collect();
+    assert!(published.is_empty(), "{published:?}");
+    let ip = ns.networks.unwrap()[&network].ip_address.clone().unwrap();
+    assert_eq!(started.addr.ip().to_string(), ip);
+
+    let res = invoke(started.addr, r#"{"over":"network"}"#).await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let listed = rt.list_managed().await.unwrap();
+    assert_eq!(
+        listed[0].addr,
+        Some(started.addr),
+        "the listing finds the same address"
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
 async fn image_rie_runs_the_images_own_aws_rie() {
     let Some(docker) = engine().await else { return };
     let run = TestRun::new(&docker);

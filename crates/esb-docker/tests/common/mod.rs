@@ -217,6 +217,29 @@ impl TestRun {
         .await
     }
 
+    /// A bridge network of this run with inter-container traffic off (what esb recommends for
+    /// function containers). Returns its name.
+    pub async fn network(&self) -> String {
+        let name = format!("esb-test-net-{}", self.id);
+        self.docker
+            .create_network(bollard::models::NetworkCreateRequest {
+                name: name.clone(),
+                driver: Some("bridge".into()),
+                options: Some(HashMap::from([(
+                    "com.docker.network.bridge.enable_icc".to_owned(),
+                    "false".to_owned(),
+                )])),
+                labels: Some(HashMap::from([(
+                    TEST_RUN_LABEL.to_owned(),
+                    self.id.clone(),
+                )])),
+                ..Default::default()
+            })
+            .await
+            .unwrap_or_else(|e| panic!("create network {name}: {e}"));
+        name
+    }
+
     async fn cleanup(docker: Docker, id: String) {
         let owner = format!("esb.owner={id}");
         let filters = HashMap::from([("label", vec![owner.as_str()])]);
@@ -247,6 +270,20 @@ impl TestRun {
         }
         let run = format!("{TEST_RUN_LABEL}={id}");
         let filters = HashMap::from([("label", vec![run.as_str()])]);
+        if let Ok(nets) = docker
+            .list_networks(Some(
+                bollard::query_parameters::ListNetworksOptionsBuilder::default()
+                    .filters(&filters)
+                    .build(),
+            ))
+            .await
+        {
+            for n in nets {
+                if let Some(nid) = n.id {
+                    let _ = docker.remove_network(&nid).await;
+                }
+            }
+        }
         if let Ok(images) = docker
             .list_images(Some(
                 ListImagesOptionsBuilder::default()
