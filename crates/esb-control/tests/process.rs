@@ -497,3 +497,40 @@ fn aws_own_rie_works_as_the_rie_binary_and_leaves_nothing_behind() {
         marked(s.state.path())
     );
 }
+
+#[test]
+fn a_timed_out_invocation_destroys_its_environment() {
+    let mut s = setup(Options {
+        scaling: scaling(1),
+        ..Options::default()
+    });
+    let (first, _) = request(&s.table, "{}").unwrap();
+    let (_, pid) = s.control().pids()[0];
+    // The data plane's function timeout fires while the function still sleeps.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let lease = s.table.acquire(F).await.unwrap();
+        let addr = lease.addr();
+        let call = tokio::task::spawn_blocking(move || {
+            esb_testkit::http::post(addr.port(), INVOKE, &[], br#"{"sleep_ms": 10000}"#)
+        });
+        let timed_out = tokio::time::timeout(Duration::from_millis(300), call).await;
+        assert!(
+            timed_out.is_err(),
+            "the function answered before its timeout"
+        );
+        lease.release(Outcome::Destroy(StopReason::Timeout));
+    });
+    wait_until(Duration::from_secs(10), "the environment stopped", || {
+        !alive(pid)
+    });
+    let (next, status) = request(&s.table, "{}").unwrap();
+    assert_eq!(status, 200);
+    assert_ne!(next, first);
+    let snap = s.snapshot();
+    assert_eq!((snap.counters.destroyed, snap.counters.cold_starts), (1, 2));
+    s.shutdown();
+}
