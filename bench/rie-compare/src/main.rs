@@ -7,7 +7,7 @@
 //! own overhead.
 //!
 //! ```text
-//! cargo run --release -p rie-compare -- [--invokes N] [--warmup N] [--rounds N]
+//! cargo run --release -p rie-compare -- [--invokes N] [--warmup N] [--rounds N] [--connections N]
 //! ```
 
 use std::path::PathBuf;
@@ -24,6 +24,9 @@ struct Args {
     invokes: u64,
     warmup: u64,
     rounds: u32,
+    /// Keep-alive connections used in strict rotation (2 = the HAProxy pattern that crashed AWS's
+    /// RIE: the next invoke on another connection right after the previous answer).
+    connections: usize,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -31,6 +34,7 @@ fn parse_args() -> anyhow::Result<Args> {
         invokes: 20_000,
         warmup: 2_000,
         rounds: 1,
+        connections: 1,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -44,8 +48,9 @@ fn parse_args() -> anyhow::Result<Args> {
             "--invokes" => args.invokes = value()?,
             "--warmup" => args.warmup = value()?,
             "--rounds" => args.rounds = u32::try_from(value()?)?,
+            "--connections" => args.connections = usize::try_from(value()?)?.max(1),
             "-h" | "--help" => {
-                println!("rie-compare [--invokes N] [--warmup N] [--rounds N]");
+                println!("rie-compare [--invokes N] [--warmup N] [--rounds N] [--connections N]");
                 std::process::exit(0);
             }
             other => bail!("unknown argument {other}"),
@@ -79,10 +84,16 @@ fn measure(
         .env("AWS_LAMBDA_FUNCTION_TIMEOUT", "30");
     let child = Child::spawn(name, cmd)?;
     wait_for_port(port, Duration::from_secs(30))?;
-    let mut client = esb_testkit::http::Client::connect(port)?;
+    let mut clients = (0..args.connections)
+        .map(|_| esb_testkit::http::Client::connect(port))
+        .collect::<Result<Vec<_>, _>>()?;
     let body = br#"{"path":"/bench","httpMethod":"GET","queryStringParameters":{"q":"1"}}"#;
+    let mut turn = 0;
     let mut invoke = || -> anyhow::Result<()> {
-        let r = client.post(INVOKE, &[], body)?;
+        turn = (turn + 1) % clients.len();
+        let r = clients[turn]
+            .post(INVOKE, &[], body)
+            .with_context(|| format!("{name} invoke failed\n{}", child.log()))?;
         if r.status != 200 {
             bail!("{name}: status {}: {}\n{}", r.status, r.text(), child.log());
         }
