@@ -638,3 +638,25 @@ fn a_caller_hanging_up_does_not_wedge_esb_rie() {
         pause = (pause * 2).min(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn oversized_request_is_truncated_the_same_way() {
+    // Both emulators cut the event at 6 MiB + 100 bytes without telling anyone; the truncated
+    // JSON then fails to parse in the runtime, identically.
+    let mut body = Vec::with_capacity(7_000_002);
+    body.push(b'"');
+    body.resize(7_000_001, b'a');
+    body.push(b'"');
+    let (esb, aws) = both(|emu| {
+        let rust = Env::start(emu, Function::RustEcho, 20);
+        let py = Env::start(emu, Function::Python("handler.echo"), 20);
+        (rust.invoke(&[], &body), py.invoke(&[], &body))
+    });
+    assert_same("rust, 7 MB event", &esb.0, &aws.0);
+    assert_same("python, 7 MB event", &esb.1, &aws.1);
+    assert!(
+        esb.1.text().contains("Runtime.UnmarshalError"),
+        "{}",
+        esb.1.text()
+    );
+}
