@@ -102,12 +102,11 @@ fn run(cfg: Config) -> anyhow::Result<()> {
         .iter()
         .map(esb_pool::PoolSpec::from_function)
         .collect();
-    // The control plane (esb-control) will own the receiver; until then, static endpoints need
-    // no commands, and the receiver only has to stay open.
-    let (control_tx, _control_rx) = esb_pool::control_channel();
+    let (control_tx, control_rx) = esb_pool::control_channel();
     let pool = esb_pool::PoolTable::new(specs, control_tx, std::time::Instant::now());
 
     let mut signals = Signals::new([SIGTERM, SIGINT]).context("installing signal handlers")?;
+    let control = start_control(&cfg, Arc::clone(&pool), control_rx)?;
     let plane = DataPlane::start(&cfg, Arc::clone(&pool)).context("starting the data plane")?;
     let drivers: Vec<&str> = plane.drivers().iter().map(|d| d.as_str()).collect();
     tracing::info!(
@@ -134,8 +133,57 @@ fn run(cfg: Config) -> anyhow::Result<()> {
     });
     pool.close();
     plane.join();
+    control.shutdown(std::time::Instant::now() + SHUTDOWN_GRACE);
     tracing::info!("stopped");
     Ok(())
+}
+
+/// How long environments get to stop after the data plane drained.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Variables of esb's own environment that functions inherit; nothing else of it leaks to them.
+const PASSED_THROUGH: &[&str] = &["PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR"];
+
+fn start_control(
+    cfg: &Config,
+    pool: Arc<esb_pool::PoolTable>,
+    commands: esb_pool::ControlReceiver,
+) -> anyhow::Result<esb_control::ControlHandle> {
+    let exe = std::env::current_exe().context("locating the esb binary")?;
+    let rie = esb_control::process::default_rie_binary(&exe);
+    let base_env = PASSED_THROUGH
+        .iter()
+        .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
+        .collect();
+    let settings =
+        esb_control::ControlSettings::from_config(cfg, rie, default_state_dir(cfg), base_env);
+    let control = esb_control::spawn(settings, cfg.functions.clone(), pool, commands)
+        .context("starting the control plane")?;
+    if control.leftovers_killed() > 0 {
+        tracing::warn!(
+            killed = control.leftovers_killed(),
+            "stopped environments left behind by a previous esb that was killed"
+        );
+    }
+    if let Some(addr) = control.admin_addr() {
+        tracing::info!("admin endpoint on http://{addr}/admin/pools");
+    }
+    Ok(control)
+}
+
+/// One state directory per deployment (config file + listen address), so restarts of the same
+/// esb find their leftovers while independent instances never share one.
+fn default_state_dir(cfg: &Config) -> std::path::PathBuf {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    std::fs::canonicalize(&cfg.source)
+        .unwrap_or_else(|_| cfg.source.clone())
+        .hash(&mut h);
+    cfg.server.listen.hash(&mut h);
+    let user = std::env::var("USER").unwrap_or_else(|_| "esb".into());
+    std::env::temp_dir()
+        .join(format!("esb-{user}"))
+        .join(format!("{:016x}", h.finish()))
 }
 
 fn init_tracing() -> tracing_appender::non_blocking::WorkerGuard {
