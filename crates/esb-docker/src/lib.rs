@@ -20,6 +20,7 @@
 //! Every container carries `esb.managed`, `esb.function`, `esb.config-hash`, `esb.instance` and
 //! `esb.owner`; esb only ever touches containers with its own owner label.
 
+mod container;
 mod error;
 mod events;
 mod options;
@@ -29,6 +30,7 @@ pub mod reconcile;
 mod runtime;
 pub mod spec;
 
+pub use container::Container;
 pub use error::{DockerError, Fault};
 pub use events::{ContainerEvent, ContainerRef};
 pub use options::{DockerOptions, Hardening, PlatformEnv};

@@ -5,6 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -170,6 +171,8 @@ struct Inner {
     rie_fingerprint: String,
     /// Names of containers a cold start is working on.
     starting: Mutex<HashSet<String>>,
+    /// Set by a `keep_on_shutdown` shutdown: dropped handles leave their containers running.
+    keeping: AtomicBool,
 }
 
 /// The Docker runtime. Cheap to clone; all clones share the client.
@@ -218,6 +221,7 @@ impl DockerRuntime {
                 nonce,
                 rie_fingerprint,
                 starting: Mutex::new(HashSet::new()),
+                keeping: AtomicBool::new(false),
             }),
         };
         let version = rt
@@ -365,39 +369,41 @@ impl DockerRuntime {
             .inspect_container(&id, None::<InspectContainerOptions>)
             .await
             .map_err(|e| self.err("inspect container", e))?;
-        let addr =
-            rie_addr(&info, opts.network.as_deref()).ok_or_else(|| DockerError::NoAddress {
-                container_id: id.clone(),
-                network: opts.network.clone(),
-            })?;
+        // None also when it already exited: Docker drops the port bindings of a stopped container.
+        let addr = rie_addr(&info, opts.network.as_deref());
         timings.start = t.elapsed();
 
         let t = Instant::now();
         let deadline = t + opts.ready_timeout;
-        let exited = async {
-            let mut wait = docker.wait_container(
-                &id,
-                Some(
-                    WaitContainerOptionsBuilder::default()
-                        .condition("not-running")
-                        .build(),
-                ),
-            );
-            match wait.next().await {
-                // A zero exit is Ok, a non-zero one is a DockerContainerWaitError: both mean exited.
-                Some(Ok(_))
-                | Some(Err(bollard::errors::Error::DockerContainerWaitError { .. })) => {}
-                // The wait itself failed (engine trouble): leave it to the readiness deadline.
-                _ => std::future::pending::<()>().await,
+        let ready = match addr {
+            Some(addr) => {
+                let exited = async {
+                    let mut wait = docker.wait_container(
+                        &id,
+                        Some(
+                            WaitContainerOptionsBuilder::default()
+                                .condition("not-running")
+                                .build(),
+                        ),
+                    );
+                    match wait.next().await {
+                        // A zero exit is Ok, a non-zero one is a DockerContainerWaitError: both mean exited.
+                        Some(Ok(_))
+                        | Some(Err(bollard::errors::Error::DockerContainerWaitError { .. })) => {}
+                        // The wait itself failed (engine trouble): leave it to the readiness deadline.
+                        _ => std::future::pending::<()>().await,
+                    }
+                };
+                tokio::select! {
+                    ok = ready::wait_ready(addr, deadline) => ok.then_some(addr),
+                    () = exited => None,
+                }
             }
-        };
-        let ready = tokio::select! {
-            ok = ready::wait_ready(addr, deadline) => ok,
-            () = exited => false,
+            None => None,
         };
         timings.ready = t.elapsed();
 
-        if ready {
+        if let Some(addr) = ready {
             guard.disarm();
             tracing::debug!(function = %spec.function, instance = spec.instance, container = short(&id), %addr, ?timings, "container ready");
             return Ok(Started {
@@ -417,6 +423,12 @@ impl DockerRuntime {
         let running = state.as_ref().and_then(|s| s.running).unwrap_or(false);
         guard.disarm();
         self.remove(&id).await;
+        if running && addr.is_none() {
+            return Err(DockerError::NoAddress {
+                container_id: id,
+                network: opts.network.clone(),
+            });
+        }
         if running {
             tracing::warn!(function = %spec.function, container = short(&id), "RIE never answered; container removed");
             Err(DockerError::NotReady {
@@ -687,15 +699,22 @@ impl DockerRuntime {
         Ok(n)
     }
 
-    /// At shutdown: remove this owner's containers unless configured to keep them for adoption.
+    /// At shutdown: remove this owner's containers unless configured to keep them for adoption
+    /// (then dropped [`crate::Container`] handles leave theirs running too).
     pub async fn shutdown(&self) -> Result<usize, DockerError> {
         if self.inner.opts.keep_on_shutdown {
+            self.inner.keeping.store(true, Ordering::Relaxed);
             tracing::info!("keeping containers for the next start to adopt");
             return Ok(0);
         }
         let n = self.remove_owned().await?;
         tracing::info!(removed = n, "removed this esb's containers");
         Ok(n)
+    }
+
+    /// Whether a `keep_on_shutdown` shutdown has begun.
+    pub(crate) fn keeping(&self) -> bool {
+        self.inner.keeping.load(Ordering::Relaxed)
     }
 
     pub(crate) fn err(&self, op: &'static str, e: bollard::errors::Error) -> DockerError {

@@ -583,3 +583,55 @@ async fn an_unreachable_engine_fails_fast_with_a_clear_error() {
     assert!(matches!(err, DockerError::Unavailable { .. }), "{err:?}");
     assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_owned_container_is_removed_when_dropped_stopped_gracefully_or_detached() {
+    let Some(docker) = engine().await else { return };
+    let run = TestRun::new(&docker);
+    let image = run.echo_image().await;
+    let rt = run.runtime().await;
+    let mut events = Box::pin(rt.events());
+    let f = function("echo", &image, RieSource::Injected);
+
+    // Dropped: removed at once (the control loop's "dropping an instance kills it").
+    let c = rt
+        .start_owned(&rt.spec(&f, 1, false).unwrap())
+        .await
+        .unwrap();
+    assert!(c.health().await);
+    let id = c.id().to_owned();
+    drop(c);
+    loop {
+        match next_event(&mut events).await {
+            ContainerEvent::Destroyed(d) if d.id == id => break,
+            ContainerEvent::Started(_) | ContainerEvent::Died { .. } => {}
+            other => panic!("{other:?}"),
+        }
+    }
+
+    // Stopped with a grace period: SIGTERM reaches the RIE through init, then it is removed.
+    let c = rt
+        .start_owned(&rt.spec(&f, 2, false).unwrap())
+        .await
+        .unwrap();
+    let t = std::time::Instant::now();
+    c.stop(Duration::from_secs(5)).await.unwrap();
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "exited on SIGTERM: {:?}",
+        t.elapsed()
+    );
+    assert!(rt.list_managed().await.unwrap().is_empty());
+
+    // Detached: keeps running without a handle.
+    let c = rt
+        .start_owned(&rt.spec(&f, 3, false).unwrap())
+        .await
+        .unwrap();
+    let s = c.detach();
+    let listed = rt.list_managed().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].id, s.container_id);
+    assert_eq!(listed[0].state, ContainerState::Running);
+    assert!(esb_docker::probe(s.addr, Duration::from_secs(2)).await);
+}
