@@ -21,9 +21,10 @@ pub struct DockerOptions {
     pub hardening: Hardening,
     /// What every function sees besides its own environment.
     pub platform: PlatformEnv,
-    /// Deadline for one Docker API call to answer (response headers).
+    /// Deadline for one Docker API call to answer (response headers). Whole seconds: bollard
+    /// counts in seconds, so it is rounded up (at least 1 s).
     pub api_timeout: Duration,
-    /// Deadline for `docker load` of one preload archive.
+    /// Deadline for `docker load` of one preload archive (whole seconds, like `api_timeout`).
     pub load_timeout: Duration,
     /// How long a started container may take until its RIE answers.
     pub ready_timeout: Duration,

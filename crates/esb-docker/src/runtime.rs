@@ -193,13 +193,17 @@ impl std::fmt::Debug for DockerRuntime {
 impl DockerRuntime {
     /// Connects to the engine and checks it answers. Fails fast with
     /// [`DockerError::Unavailable`] when it does not; the caller retries with backoff.
-    pub async fn connect(opts: DockerOptions) -> Result<Self, DockerError> {
+    pub async fn connect(mut opts: DockerOptions) -> Result<Self, DockerError> {
+        // bollard counts its request timeout in whole seconds (a 500 ms one would be 0 s and
+        // fail every call at once), so round the deadlines up to whole seconds, at least one.
+        opts.api_timeout = whole_secs(opts.api_timeout);
+        opts.load_timeout = whole_secs(opts.load_timeout);
         let rie_fingerprint = match &opts.rie_binary {
             Some(path) => fingerprint(path)?,
             None => String::new(),
         };
         let host = opts.host.clone();
-        let secs = opts.api_timeout.as_secs().max(1);
+        let secs = opts.api_timeout.as_secs();
         let docker = if let Some(path) = host.strip_prefix("unix://") {
             // connect_with_socket checks the path exists: a clear error instead of a hang.
             Docker::connect_with_socket(path, secs, bollard::API_DEFAULT_VERSION)
@@ -789,6 +793,10 @@ impl Drop for RemoveOnDrop {
             }
         });
     }
+}
+
+fn whole_secs(d: Duration) -> Duration {
+    Duration::from_secs(d.as_millis().div_ceil(1000).max(1) as u64)
 }
 
 fn short(id: &str) -> &str {

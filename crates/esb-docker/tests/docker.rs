@@ -585,6 +585,38 @@ async fn an_unreachable_engine_fails_fast_with_a_clear_error() {
 }
 
 #[tokio::test(flavor = "current_thread")]
+async fn a_hung_engine_times_out_instead_of_hanging() {
+    // No engine needed: a socket that accepts and then never answers (a SIGSTOPped daemon).
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hung.sock");
+    let listener = tokio::net::UnixListener::bind(&path).unwrap();
+    let holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = listener.accept().await {
+            held.push(s);
+        }
+    });
+    let opts = DockerOptions {
+        host: format!("unix://{}", path.display()),
+        // Sub-second deadlines are rounded up to bollard's whole seconds, never down to zero.
+        api_timeout: Duration::from_millis(300),
+        ..Default::default()
+    };
+    let t = std::time::Instant::now();
+    let err = DockerRuntime::connect(opts).await.unwrap_err();
+    let took = t.elapsed();
+    assert!(matches!(err, DockerError::Timeout { .. }), "{err:?}");
+    assert!(err.to_string().contains("within 1s"), "{err}");
+    assert!(
+        took >= Duration::from_secs(1) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+    assert_eq!(err.fault(), Fault::Daemon);
+    assert!(err.retryable());
+    holder.abort();
+}
+
+#[tokio::test(flavor = "current_thread")]
 async fn an_owned_container_is_removed_when_dropped_stopped_gracefully_or_detached() {
     let Some(docker) = engine().await else { return };
     let run = TestRun::new(&docker);

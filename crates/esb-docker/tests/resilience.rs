@@ -37,13 +37,14 @@ impl SocketProxy {
         let _ = std::fs::remove_file(&self.path);
         let listener = UnixListener::bind(&self.path).unwrap();
         let conns = self.conns.clone();
+        let upstream = common::docker_host();
         self.accept = Some(tokio::spawn(async move {
             loop {
                 let Ok((mut client, _)) = listener.accept().await else {
                     return;
                 };
+                let upstream = upstream.trim_start_matches("unix://").to_owned();
                 let h = tokio::spawn(async move {
-                    let upstream = common::DOCKER_HOST.trim_start_matches("unix://");
                     if let Ok(mut server) = UnixStream::connect(upstream).await {
                         let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
                     }

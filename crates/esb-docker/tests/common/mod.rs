@@ -21,7 +21,14 @@ use futures_util::StreamExt;
 
 /// Label on every test image, valued with the run id.
 pub const TEST_RUN_LABEL: &str = "esb.test-run";
-pub const DOCKER_HOST: &str = "unix:///var/run/docker.sock";
+
+/// The engine the tests use: `DOCKER_HOST` when it names a Unix socket, else the default socket.
+pub fn docker_host() -> String {
+    match std::env::var("DOCKER_HOST") {
+        Ok(h) if h.starts_with("unix://") => h,
+        _ => "unix:///var/run/docker.sock".to_owned(),
+    }
+}
 
 /// The static `esb-rie` and `echo` for x86_64 Linux (`+crt-static`), built once per test
 /// process into their own target triple directory so host builds are not disturbed.
@@ -71,8 +78,9 @@ pub fn static_bins() -> &'static (PathBuf, PathBuf) {
 /// Whether a Docker engine answers. Without one the test is skipped, unless
 /// `ESB_REQUIRE_DOCKER=1` (CI), where it fails.
 pub async fn engine() -> Option<Docker> {
+    let host = docker_host();
     let reachable = match Docker::connect_with_socket(
-        DOCKER_HOST.trim_start_matches("unix://"),
+        host.trim_start_matches("unix://"),
         10,
         bollard::API_DEFAULT_VERSION,
     ) {
@@ -86,11 +94,11 @@ pub async fn engine() -> Option<Docker> {
     match reachable {
         Ok(d) => Some(d),
         Err(e) if std::env::var("ESB_REQUIRE_DOCKER").as_deref() == Ok("1") => {
-            panic!("ESB_REQUIRE_DOCKER=1 but no Docker engine answers at {DOCKER_HOST}: {e}")
+            panic!("ESB_REQUIRE_DOCKER=1 but no Docker engine answers at {host}: {e}")
         }
         Err(e) => {
             eprintln!(
-                "SKIPPED: no Docker engine at {DOCKER_HOST} ({e}); set ESB_REQUIRE_DOCKER=1 to fail instead"
+                "SKIPPED: no Docker engine at {host} ({e}); set ESB_REQUIRE_DOCKER=1 to fail instead"
             );
             None
         }
@@ -123,7 +131,7 @@ impl TestRun {
     /// Options for a runtime owning this run's containers.
     pub fn options(&self) -> DockerOptions {
         DockerOptions {
-            host: DOCKER_HOST.into(),
+            host: docker_host(),
             owner: self.id.clone(),
             rie_binary: Some(static_bins().0.clone()),
             ready_timeout: Duration::from_secs(15),
