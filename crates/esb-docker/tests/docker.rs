@@ -667,3 +667,54 @@ async fn an_owned_container_is_removed_when_dropped_stopped_gracefully_or_detach
     assert_eq!(listed[0].state, ContainerState::Running);
     assert!(esb_docker::probe(s.addr, Duration::from_secs(2)).await);
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn containers_started_behind_esbs_back_are_trusted_only_with_the_current_hash() {
+    let Some(docker) = engine().await else { return };
+    let run = TestRun::new(&docker);
+    let image = run.echo_image().await;
+    let rt = run.runtime().await;
+    let f = function("echo", &image, RieSource::Injected);
+    let defaults = rt.image_defaults(&image).await.unwrap();
+    // Someone with socket access creates containers carrying esb's labels, one with a forged hash.
+    let mut ids = Vec::new();
+    for (instance, hash) in [
+        (1, "forged0000000000".to_owned()),
+        (2, rt.config_hash(&f).unwrap()),
+    ] {
+        let mut spec = rt.spec(&f, instance, false).unwrap();
+        spec.config_hash = hash;
+        let body = esb_docker::spec::create_body(&spec, &defaults, rt.options()).unwrap();
+        let id = docker
+            .create_container(
+                None::<bollard::query_parameters::CreateContainerOptions>,
+                body,
+            )
+            .await
+            .unwrap()
+            .id;
+        docker
+            .start_container(
+                &id,
+                None::<bollard::query_parameters::StartContainerOptions>,
+            )
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    let expected = HashMap::from([("echo".to_owned(), rt.config_hash(&f).unwrap())]);
+    let d = reconcile::diff(
+        &HashSet::new(),
+        &rt.list_managed().await.unwrap(),
+        &expected,
+    );
+    assert_eq!(
+        d.remove.iter().map(|c| &c.id).collect::<Vec<_>>(),
+        vec![&ids[0]]
+    );
+    assert_eq!(
+        d.adoptable.iter().map(|c| &c.id).collect::<Vec<_>>(),
+        vec![&ids[1]]
+    );
+    assert!(d.lost.is_empty());
+}
