@@ -19,6 +19,19 @@
 //!
 //! Every container carries `esb.managed`, `esb.function`, `esb.config-hash`, `esb.instance` and
 //! `esb.owner`; esb only ever touches containers with its own owner label.
+//!
+//! Wiring into the control loop (its `Runtime`/`Instance` traits):
+//! 1. at start: [`DockerRuntime::connect`] (retry with backoff on [`DockerError::Unavailable`]),
+//!    [`DockerRuntime::preload`], [`DockerRuntime::check_images`] (log each missing image);
+//! 2. subscribe [`DockerRuntime::events`] *before* adopting, then [`DockerRuntime::adopt`] and
+//!    take each adopted container with [`DockerRuntime::own_adopted`];
+//! 3. a cold start is `rt.spec(function, env_id, provisioned)` then
+//!    [`DockerRuntime::start_owned`]: a [`Container`] has the address, a cancel-safe
+//!    [`Container::exited`], [`Container::health`], [`Container::stop`], and is removed when
+//!    dropped;
+//! 4. on every [`ContainerEvent::Resync`] and on a timer, [`DockerRuntime::list_managed`] +
+//!    [`reconcile::diff`]; `Died`/`OomKilled`/`Destroyed` events retire environments at once;
+//! 5. at exit [`DockerRuntime::shutdown`] (removes, or keeps with `keep_on_shutdown`).
 
 mod container;
 mod error;
