@@ -33,6 +33,8 @@ pub struct Config {
     pub auth: AuthConfig,
     pub api: ApiConfig,
     pub runtime: RuntimeConfig,
+    /// The Lambda Invoke API endpoint (`POST /2015-03-31/functions/{name}/invocations`).
+    pub invoke: InvokeConfig,
     pub functions: Vec<FunctionSpec>,
     pub routes: Vec<RouteSpec>,
     /// Non-fatal findings (e.g. `${VAR}` that was unset), for the binary to log at start.
@@ -194,6 +196,45 @@ pub struct RuntimeConfig {
     pub lambda_endpoint: Option<String>,
 }
 
+/// `[invoke]`: who may call the Lambda Invoke API on the HTTPS listener.
+///
+/// Defaults: `auth = "none"` (anyone who reaches the listener may invoke any function, which is
+/// only sensible on loopback; esb warns loudly otherwise) and no credentials.
+#[derive(Clone, Debug, PartialEq, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct InvokeConfig {
+    pub auth: InvokeAuth,
+    /// The access keys accepted when `auth = "sigv4"`.
+    pub credentials: Vec<InvokeCredential>,
+}
+
+/// How Invoke API callers are authenticated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum InvokeAuth {
+    /// No check (boto3 with any dummy credentials works).
+    #[default]
+    None,
+    /// AWS Signature Version 4 (service `lambda`) with one of `credentials`.
+    Sigv4,
+}
+
+/// One access key for SigV4-signed Invoke calls.
+#[derive(Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InvokeCredential {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+impl std::fmt::Debug for InvokeCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InvokeCredential")
+            .field("access_key_id", &self.access_key_id)
+            .finish_non_exhaustive()
+    }
+}
+
 // ---------------------------------------------------------------- the esb.toml file
 
 #[derive(Deserialize, Default)]
@@ -211,6 +252,8 @@ struct EsbToml {
     api: ApiConfig,
     #[serde(default)]
     runtime: RuntimeToml,
+    #[serde(default)]
+    invoke: InvokeConfig,
     /// Path of routing.yml, relative to this file.
     routing: Option<PathBuf>,
     /// Path of functions.yml, relative to this file.
@@ -414,6 +457,30 @@ impl Config {
             users: a.users,
         };
 
+        let invoke = raw.invoke;
+        if invoke.auth == InvokeAuth::Sigv4 && invoke.credentials.is_empty() {
+            return Err(at(
+                "[invoke]",
+                "invoke.auth = \"sigv4\" needs at least one entry in invoke.credentials".into(),
+            ));
+        }
+        let mut keys = HashSet::new();
+        for c in &invoke.credentials {
+            if c.access_key_id.is_empty() || c.secret_access_key.is_empty() {
+                return Err(at(
+                    "credentials",
+                    "invoke.credentials: access_key_id and secret_access_key must not be empty"
+                        .into(),
+                ));
+            }
+            if !keys.insert(c.access_key_id.as_str()) {
+                return Err(at(
+                    &c.access_key_id,
+                    format!("invoke.credentials: {:?} appears twice", c.access_key_id),
+                ));
+            }
+        }
+
         let rt = raw.runtime;
         let runtime = RuntimeConfig {
             rie_binary: rt.rie_binary.map(|p| base_dir.join(p)),
@@ -450,6 +517,7 @@ impl Config {
             auth,
             api: raw.api,
             runtime,
+            invoke,
             functions,
             routes,
             warnings,

@@ -263,3 +263,40 @@ fn the_shipped_example_config_loads() {
     assert!(!c.routes.is_empty());
     assert_eq!(c.auth.users[0].username, "demo");
 }
+
+#[test]
+fn invoke_auth_defaults_to_none_and_sigv4_needs_credentials() {
+    let c = Dir::new(&[("esb.toml", "")]).load().unwrap();
+    assert_eq!(c.invoke.auth, InvokeAuth::None);
+    assert!(c.invoke.credentials.is_empty());
+
+    let toml = "[invoke]\nauth = \"sigv4\"\ncredentials = [{ access_key_id = \"AKID\", secret_access_key = \"s3cret\" }]\n";
+    let c = Dir::new(&[("esb.toml", toml)]).load().unwrap();
+    assert_eq!(c.invoke.auth, InvokeAuth::Sigv4);
+    assert_eq!(c.invoke.credentials[0].access_key_id, "AKID");
+    assert!(
+        !format!("{:?}", c.invoke).contains("s3cret"),
+        "secrets stay out of logs"
+    );
+
+    check_err(
+        &[("esb.toml", "[invoke]\nauth = \"sigv4\"\n")],
+        "esb.toml",
+        Some(1),
+        "needs at least one entry in invoke.credentials",
+    );
+    check_err(
+        &[("esb.toml", "[invoke]\nauth = \"iam\"\n")],
+        "esb.toml",
+        Some(2),
+        "unknown variant `iam`",
+    );
+    check_err(
+        &[("esb.toml", "[invoke]\nauth = \"none\"\nkeys = []\n")],
+        "esb.toml",
+        Some(3),
+        "unknown field `keys`",
+    );
+    let dup = "[invoke]\nauth = \"sigv4\"\ncredentials = [\n  { access_key_id = \"A\", secret_access_key = \"x\" },\n  { access_key_id = \"A\", secret_access_key = \"y\" },\n]\n";
+    check_err(&[("esb.toml", dup)], "esb.toml", Some(4), "appears twice");
+}

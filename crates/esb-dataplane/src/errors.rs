@@ -96,13 +96,18 @@ pub enum RequestError {
     /// A bug or an impossible state in esb.
     #[error("internal error: {0}")]
     Internal(&'static str),
+    /// The Lambda Invoke API refused or failed, answered in botocore's terms (its own status,
+    /// `x-amzn-ErrorType` and body shape) rather than API Gateway's.
+    #[error("invoke api: {0}")]
+    Invoke(esb_invoke::InvokeError),
 }
 
 /// Everything a connection needs to answer an error.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ErrorResponse {
     pub status: u16,
-    pub body: &'static str,
+    /// Static for every gateway answer; built only for Invoke API errors.
+    pub body: Cow<'static, str>,
     pub content_type: &'static str,
     /// `x-amzn-ErrorType`, as API Gateway and Cognito send it.
     pub error_type: &'static str,
@@ -124,9 +129,9 @@ impl RequestError {
 
 /// The answer for `err` (see the module doc for the order of the cases).
 pub fn respond(err: &RequestError) -> ErrorResponse {
-    let simple = |status, body, error_type, fault| ErrorResponse {
+    let simple = |status, body: &'static str, error_type, fault| ErrorResponse {
         status,
-        body,
+        body: Cow::Borrowed(body),
         content_type: JSON,
         error_type,
         headers: Vec::new(),
@@ -299,6 +304,32 @@ pub fn respond(err: &RequestError) -> ErrorResponse {
             r.close = true;
             r
         }
+        RequestError::Invoke(e) => {
+            let status = e.status();
+            let fault = match status {
+                429 => Fault::Capacity,
+                s if s >= 500 => Fault::Gateway,
+                _ => Fault::Client,
+            };
+            let mut headers = Vec::new();
+            if let esb_invoke::InvokeError::TooManyRequests {
+                retry_after_seconds: Some(s),
+                ..
+            } = e
+            {
+                headers.push(("retry-after", Cow::Owned(s.to_string())));
+            }
+            ErrorResponse {
+                status,
+                // The shapes' members are all strings: always valid UTF-8.
+                body: Cow::Owned(String::from_utf8_lossy(&e.body()).into_owned()),
+                content_type: JSON,
+                error_type: e.error_type(),
+                headers,
+                close: false,
+                fault,
+            }
+        }
     }
 }
 
@@ -311,11 +342,11 @@ mod tests {
     fn check(err: RequestError, status: u16, body: &str, close: bool) -> ErrorResponse {
         let r = respond(&err);
         assert_eq!(
-            (r.status, r.body, r.close),
+            (r.status, r.body.as_ref(), r.close),
             (status, body, close),
             "{err:?}"
         );
-        serde_json::from_str::<serde_json::Value>(r.body).expect("bodies are JSON");
+        serde_json::from_str::<serde_json::Value>(&r.body).expect("bodies are JSON");
         r
     }
 

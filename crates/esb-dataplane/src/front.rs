@@ -1,11 +1,12 @@
 //! The front door's immutable state, built once at start from the config and shared by every
 //! core behind an `Arc`: built-in paths, the API key, routes, token keys, users, functions.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use esb_auth::{ApiKey, TokenCache, TokenService, TokenSettings, User, UserStore};
-use esb_config::{Config, TokenAlgorithm};
+use esb_config::{Config, InvokeAuth, TokenAlgorithm};
 use esb_model::{PayloadFormat, RouteAuth};
 use esb_pool::{FunctionId, PoolTable};
 use esb_router::{RouteDef, RouteTable};
@@ -37,6 +38,25 @@ pub struct FrontDoor {
     /// `requestContext.domainName`; empty means the request's Host.
     pub domain_name: String,
     pub api: esb_event::ApiContext,
+    /// Every function by name, for the Invoke API: its pool id and timeout.
+    pub functions: HashMap<String, (FunctionId, Duration)>,
+    pub invoke: InvokeFront,
+}
+
+/// The Invoke API's settings.
+pub struct InvokeFront {
+    /// `Some` when callers must sign with SigV4 (`[invoke] auth = "sigv4"`).
+    pub sigv4: Option<SigV4>,
+    /// For ARNs in messages.
+    pub region: String,
+    pub account_id: String,
+}
+
+/// A SigV4 verifier and the accepted access keys.
+pub struct SigV4 {
+    pub verifier: esb_sigv4::Verifier,
+    /// access key id → secret access key.
+    pub secrets: HashMap<String, String>,
 }
 
 /// Per-core mutable state of the front door (the verified-token cache, the event writer).
@@ -89,7 +109,32 @@ impl FrontDoor {
             groups: u.groups.clone(),
         }))
         .map_err(|e| StartError::Setup(format!("auth.users: {e}")))?;
+        let mut functions = HashMap::with_capacity(cfg.functions.len());
+        for f in &cfg.functions {
+            let id = pool.function_id(f.name.as_str()).ok_or_else(|| {
+                StartError::Setup(format!("function {} is not in the pool table", f.name))
+            })?;
+            functions.insert(f.name.as_str().to_string(), (id, f.timeout));
+        }
+        let sigv4 = match cfg.invoke.auth {
+            InvokeAuth::None => None,
+            InvokeAuth::Sigv4 => Some(SigV4 {
+                verifier: esb_sigv4::Verifier::new("lambda"),
+                secrets: cfg
+                    .invoke
+                    .credentials
+                    .iter()
+                    .map(|c| (c.access_key_id.clone(), c.secret_access_key.clone()))
+                    .collect(),
+            }),
+        };
         Ok(FrontDoor {
+            functions,
+            invoke: InvokeFront {
+                sigv4,
+                region: cfg.api.region.clone(),
+                account_id: cfg.api.account_id.clone(),
+            },
             api_key: ApiKey::new(&cfg.auth.api_key),
             login_paths: cfg.auth.login_paths.clone(),
             jwks: tokens.jwks_json(),

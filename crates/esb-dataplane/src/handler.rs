@@ -5,12 +5,13 @@
 //! read; [`run`] does the work once the body is in and writes the whole answer into `out`.
 
 use std::rc::Rc;
+use std::time::Duration;
 
 use esb_auth::{UserClaims, VerifiedToken};
 use esb_event::{Authorizer, RequestView, ResponseError};
 use esb_http1::{Connection, Method, RequestHead};
 use esb_model::{PayloadFormat, RouteAuth};
-use esb_pool::{Outcome, StopReason};
+use esb_pool::{AcquireError, FunctionId, Outcome, StopReason};
 use esb_router::PathParams;
 use monoio::time::timeout;
 
@@ -27,6 +28,8 @@ pub enum Plan<'w, 'b> {
     Health,
     Jwks,
     Login,
+    /// The Lambda Invoke API (`POST /2015-03-31/functions/{name}/invocations`).
+    Lambda(crate::lambda_api::LambdaCall),
     Invoke(Invoke<'w, 'b>),
 }
 
@@ -60,6 +63,9 @@ pub fn plan<'w, 'b>(
             return Err(RequestError::Login(LoginFailure::ApiKey));
         }
         return Ok(Plan::Login);
+    }
+    if let Some(segment) = crate::lambda_api::segment(head) {
+        return crate::lambda_api::plan(w, head, segment).map(Plan::Lambda);
     }
     let m = front
         .routes
@@ -158,6 +164,9 @@ pub async fn run(
             Ok(())
         }
         Plan::Login => login(w, head, ctx, body, out, connection).await,
+        Plan::Lambda(call) => {
+            crate::lambda_api::run(w, call, head, ctx, body, out, connection).await
+        }
         Plan::Invoke(inv) => invoke(w, inv, head, ctx, body, out, connection).await,
     }
 }
@@ -215,22 +224,72 @@ async fn call(
     out: &mut Vec<u8>,
     connection: Connection,
 ) -> Result<(), RequestError> {
+    let target = inv.target;
+    let called = call_function(
+        w,
+        target.function,
+        target.timeout,
+        event,
+        &[],
+        scratch,
+        answer,
+        ctx,
+    )
+    .await;
+    match called {
+        Ok(invoked) => map_response(inv, head, ctx, invoked, answer, out, settle(w, connection)),
+        Err(CallError::Acquire(e)) => Err(e.into()),
+        Err(CallError::Timeout) => Err(RequestError::Timeout),
+        Err(CallError::Unreachable(_)) => Err(RequestError::Function(
+            FunctionFailure::Unreachable,
+            target.format,
+        )),
+    }
+}
+
+/// Why [`call_function`] got no answer from the function.
+#[derive(Debug)]
+pub enum CallError {
+    /// No environment could be had.
+    Acquire(AcquireError),
+    /// The function did not answer within its timeout; its environment was destroyed.
+    Timeout,
+    /// The environment could not be reached or its answer was broken; it was destroyed.
+    Unreachable(crate::upstream::InvokeError),
+}
+
+/// The one way to run a function: acquire an environment of `f` from the pool table (bounded by
+/// the function's acquire wait), POST `event` to it within `limit`, release it (reuse, or destroy
+/// after a timeout or a broken exchange). The answer's body is left in `answer`. Routes, the
+/// Invoke API and Lambda authorizers all come through here.
+#[allow(clippy::too_many_arguments)]
+pub async fn call_function(
+    w: &Worker,
+    f: FunctionId,
+    limit: Duration,
+    event: &[u8],
+    extra: &[(&str, &[u8])],
+    scratch: &mut Vec<u8>,
+    answer: &mut Vec<u8>,
+    ctx: &RequestCtx,
+) -> Result<crate::upstream::Invoked, CallError> {
     let pool = &w.shared.pool;
-    let f = inv.target.function;
     let lease = match timeout(pool.wait_limit(f), pool.acquire(f)).await {
         Ok(Ok(lease)) => lease,
-        Ok(Err(e)) => return Err(e.into()),
-        Err(_) => return Err(pool.timed_out(f).into()),
+        Ok(Err(e)) => return Err(CallError::Acquire(e)),
+        Err(_) => return Err(CallError::Acquire(pool.timed_out(f))),
     };
     let env = lease.env();
-    let invoking = w.upstream.invoke(env, lease.addr(), event, scratch, answer);
-    match timeout(inv.target.timeout, invoking).await {
+    let invoking = w
+        .upstream
+        .invoke(env, lease.addr(), event, extra, scratch, answer);
+    match timeout(limit, invoking).await {
         Err(_) => {
             // The connection in use was dropped with the future; the environment's state is
             // unknown.
             w.upstream.forget(env);
             lease.release(Outcome::Destroy(StopReason::Timeout));
-            Err(RequestError::Timeout)
+            Err(CallError::Timeout)
         }
         Ok(Err(e)) => {
             if let Some(dropped) = crate::logs::allow() {
@@ -238,14 +297,11 @@ async fn call(
             }
             w.upstream.forget(env);
             lease.release(Outcome::Destroy(StopReason::Faulty));
-            Err(RequestError::Function(
-                FunctionFailure::Unreachable,
-                inv.target.format,
-            ))
+            Err(CallError::Unreachable(e))
         }
         Ok(Ok(invoked)) => {
             lease.release(Outcome::Reuse);
-            map_response(inv, head, ctx, invoked, answer, out, settle(w, connection))
+            Ok(invoked)
         }
     }
 }

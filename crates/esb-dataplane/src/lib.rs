@@ -17,6 +17,7 @@ mod ctx;
 pub mod errors;
 mod front;
 mod handler;
+mod lambda_api;
 pub mod listener;
 mod logs;
 pub mod runtime;
@@ -194,11 +195,18 @@ impl DataPlane {
 }
 
 /// Loud warnings about a configuration that is fine on a laptop and dangerous on a network: the
-/// development API key or the development user on a non-loopback listen address.
+/// development API key or the development user, or an unauthenticated Invoke API, on a
+/// non-loopback listen address.
 pub fn security_warnings(cfg: &Config) -> Vec<String> {
     let mut out = Vec::new();
     if cfg.server.listen.ip().is_loopback() {
         return out;
+    }
+    if cfg.invoke.auth == esb_config::InvokeAuth::None {
+        out.push(format!(
+            "SECURITY: the Lambda Invoke API (POST /2015-03-31/functions/{{name}}/invocations) needs no credentials and {} is not loopback: anyone who reaches it can run every function; set [invoke] auth = \"sigv4\" with credentials",
+            cfg.server.listen
+        ));
     }
     if cfg.auth.api_key == esb_config::DEV_API_KEY {
         out.push(format!(
@@ -242,10 +250,12 @@ mod tests {
         assert!(security_warnings(&config("127.0.0.1:8443", dev, DEV_USER)).is_empty());
         assert!(security_warnings(&config("[::1]:8443", dev, DEV_USER)).is_empty());
         let w = security_warnings(&config("0.0.0.0:8443", dev, DEV_USER));
-        assert_eq!(w.len(), 2, "{w:?}");
-        assert!(w[0].contains("development API key"), "{w:?}");
-        assert!(w[1].contains("development user"), "{w:?}");
+        assert_eq!(w.len(), 3, "{w:?}");
+        assert!(w[0].contains("Invoke API"), "{w:?}");
+        assert!(w[1].contains("development API key"), "{w:?}");
+        assert!(w[2].contains("development user"), "{w:?}");
         let w = security_warnings(&config("0.0.0.0:8443", "a-real-key-0123456789", "alice"));
-        assert!(w.is_empty(), "{w:?}");
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].contains("[invoke] auth"), "{w:?}");
     }
 }

@@ -106,8 +106,9 @@ impl Upstream {
         idle.values().map(Vec::len).sum()
     }
 
-    /// POSTs `event` to the environment and reads the answer's body into `body` (cleared first).
-    /// `scratch` is a reused buffer for the request head and the response bytes.
+    /// POSTs `event` (with `extra` headers, e.g. `X-Amz-Client-Context`) to the environment and
+    /// reads the answer's body into `body` (cleared first). `scratch` is a reused buffer for the
+    /// request head and the response bytes.
     ///
     /// Not bounded in time: the caller races it with the function's timeout and, on expiry,
     /// drops this future, which drops (closes) the connection in use.
@@ -116,6 +117,7 @@ impl Upstream {
         env: EnvId,
         addr: SocketAddr,
         event: &[u8],
+        extra: &[(&str, &[u8])],
         scratch: &mut Vec<u8>,
         body: &mut Vec<u8>,
     ) -> Result<Invoked, InvokeError> {
@@ -123,7 +125,10 @@ impl Upstream {
         // Only then is a retry safe: nothing came back, and a RIE that closes an idle socket did
         // not start an invocation on it. A fresh connection is never retried.
         if let Some(conn) = self.take(env) {
-            match self.exchange(env, conn, addr, event, scratch, body).await {
+            match self
+                .exchange(env, conn, addr, event, extra, scratch, body)
+                .await
+            {
                 Err(Attempt::Stale) => {}
                 Err(Attempt::Failed(e)) => return Err(e),
                 Ok(done) => return Ok(done),
@@ -133,19 +138,24 @@ impl Upstream {
             .await
             .map_err(|source| InvokeError::Connect { addr, source })?;
         let _ = conn.set_nodelay(true);
-        match self.exchange(env, conn, addr, event, scratch, body).await {
+        match self
+            .exchange(env, conn, addr, event, extra, scratch, body)
+            .await
+        {
             Ok(done) => Ok(done),
             Err(Attempt::Stale) => Err(InvokeError::Closed),
             Err(Attempt::Failed(e)) => Err(e),
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn exchange(
         &self,
         env: EnvId,
         mut conn: TcpStream,
         addr: SocketAddr,
         event: &[u8],
+        extra: &[(&str, &[u8])],
         scratch: &mut Vec<u8>,
         body: &mut Vec<u8>,
     ) -> Result<Invoked, Attempt> {
@@ -157,7 +167,9 @@ impl Upstream {
             "POST",
             INVOKE_PATH,
             &host,
-            [("content-type", &b"application/json"[..])],
+            [("content-type", &b"application/json"[..])]
+                .into_iter()
+                .chain(extra.iter().copied()),
             event.len(),
         )
         .map_err(|_| {
@@ -417,7 +429,7 @@ mod tests {
             let (mut scratch, mut body) = (Vec::new(), Vec::new());
             for _ in 0..n {
                 let r = up
-                    .invoke(EnvId(1), addr, b"{}", &mut scratch, &mut body)
+                    .invoke(EnvId(1), addr, b"{}", &[], &mut scratch, &mut body)
                     .await;
                 out.push(r.map(|i| (i, body.clone())));
             }
@@ -456,7 +468,7 @@ mod tests {
         crate::runtime::run(esb_config::Driver::Epoll, |_| async {
             let up = Upstream::default();
             let (mut scratch, mut body) = (Vec::new(), Vec::new());
-            up.invoke(EnvId(7), addr, b"{}", &mut scratch, &mut body)
+            up.invoke(EnvId(7), addr, b"{}", &[], &mut scratch, &mut body)
                 .await
                 .unwrap();
             let long_ago = Instant::now().checked_sub(Duration::from_secs(60));

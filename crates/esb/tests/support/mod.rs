@@ -38,6 +38,18 @@ pub struct Setup {
     pub auth: String,
     /// Extra YAML lines under the `echo` function (4-space indented).
     pub function: String,
+    /// Replaces the whole functions.yml (it must still define `echo` unless `routing_yml` is set).
+    pub functions_yml: Option<String>,
+    /// Replaces the whole routing.yml.
+    pub routing_yml: Option<String>,
+    /// Lines for a `[runtime]` section (e.g. `rie_binary = "..."`); empty → no section.
+    pub runtime: String,
+    /// Extra esb.toml text appended at the end (whole sections, e.g. `[invoke]`).
+    pub toml: String,
+    /// Extra functions appended to functions.yml (2-space indented entries).
+    pub functions: String,
+    /// Extra routes appended to routing.yml (`  - path: ...` entries).
+    pub routes: String,
 }
 
 impl Setup {
@@ -50,7 +62,43 @@ impl Setup {
             fn_timeout: 10.0,
             auth: String::new(),
             function: String::new(),
+            functions_yml: None,
+            routing_yml: None,
+            runtime: String::new(),
+            toml: String::new(),
+            functions: String::new(),
+            routes: String::new(),
         }
+    }
+
+    pub fn toml(mut self, text: &str) -> Setup {
+        self.toml = text.to_string();
+        self
+    }
+
+    pub fn functions(mut self, yaml: &str) -> Setup {
+        self.functions = yaml.to_string();
+        self
+    }
+
+    pub fn routes(mut self, yaml: &str) -> Setup {
+        self.routes = yaml.to_string();
+        self
+    }
+
+    pub fn functions_yml(mut self, yaml: &str) -> Setup {
+        self.functions_yml = Some(yaml.to_string());
+        self
+    }
+
+    pub fn routing_yml(mut self, yaml: &str) -> Setup {
+        self.routing_yml = Some(yaml.to_string());
+        self
+    }
+
+    pub fn runtime(mut self, lines: &str) -> Setup {
+        self.runtime = lines.to_string();
+        self
     }
 
     pub fn function(mut self, yaml: &str) -> Setup {
@@ -96,6 +144,7 @@ impl Esb {
         std::fs::write(dir.path().join("cert.pem"), ck.cert.pem()).unwrap();
         std::fs::write(dir.path().join("key.pem"), ck.signing_key.serialize_pem()).unwrap();
         write_config(dir.path(), port, setup);
+        write_overrides(dir.path(), setup);
 
         let mut roots = RootCertStore::empty();
         roots.add(ck.cert.der().clone()).unwrap();
@@ -204,6 +253,61 @@ impl Esb {
     }
 }
 
+/// The admin listener, as announced in the log (`admin_listen = "127.0.0.1:0"`).
+impl Esb {
+    /// `http://127.0.0.1:P` of the admin endpoint, read from the start-up log.
+    pub fn admin_addr(&self) -> std::net::SocketAddr {
+        const NEEDLE: &str = "admin endpoint on http://";
+        self.wait_for_log(NEEDLE, Duration::from_secs(20));
+        let log = self.log();
+        let rest = &log[log.find(NEEDLE).unwrap() + NEEDLE.len()..];
+        let addr = &rest[..rest.find('/').unwrap()];
+        addr.parse()
+            .unwrap_or_else(|e| panic!("admin address {addr:?}: {e}"))
+    }
+
+    pub fn admin_url(&self) -> String {
+        format!("http://{}/admin/pools", self.admin_addr())
+    }
+
+    /// `GET /admin/pools` as JSON.
+    pub fn admin_pools(&self) -> serde_json::Value {
+        let mut c = esb_testkit::http::Client::connect_addr(self.admin_addr()).unwrap();
+        let r = c.get("/admin/pools").unwrap();
+        assert_eq!(r.status, 200, "{}", r.text());
+        serde_json::from_slice(&r.body).unwrap_or_else(|e| panic!("admin JSON ({e}): {}", r.text()))
+    }
+
+    /// One function's entry of `GET /admin/pools`.
+    pub fn admin_pool(&self, function: &str) -> serde_json::Value {
+        let pools = self.admin_pools();
+        pools["functions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"] == function)
+            .unwrap_or_else(|| panic!("no function {function:?} in {pools}"))
+            .clone()
+    }
+}
+
+/// The [`Setup`] fields that replace whole files or add a `[runtime]` section.
+fn write_overrides(dir: &Path, s: &Setup) {
+    if let Some(yaml) = &s.functions_yml {
+        std::fs::write(dir.join("functions.yml"), yaml).unwrap();
+    }
+    if let Some(yaml) = &s.routing_yml {
+        std::fs::write(dir.join("routing.yml"), yaml).unwrap();
+    }
+    if !s.runtime.is_empty() {
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(dir.join("esb.toml"))
+            .unwrap();
+        writeln!(f, "\n[runtime]\n{}", s.runtime).unwrap();
+    }
+}
+
 fn write_config(dir: &Path, port: u16, s: &Setup) {
     let toml = format!(
         r#"routing = "routing.yml"
@@ -234,7 +338,10 @@ email = "demo@example.com"
 
 [api]
 stage = "prod"
+
+{extra}
 "#,
+        extra = s.toml,
         workers = s.workers,
         driver = s.driver,
         limits = s.limits,
@@ -245,14 +352,15 @@ stage = "prod"
     std::fs::write(
         dir.join("functions.yml"),
         format!(
-            "functions:\n  echo:\n    runtime: endpoint\n    endpoint: \"http://127.0.0.1:{rie}\"\n    timeout: {}\n{}",
-            s.fn_timeout, s.function
+            "functions:\n  echo:\n    runtime: endpoint\n    endpoint: \"http://127.0.0.1:{rie}\"\n    timeout: {}\n{}{}",
+            s.fn_timeout, s.function, s.functions
         ),
     )
     .unwrap();
     std::fs::write(
         dir.join("routing.yml"),
-        r#"routes:
+        String::from(
+            r#"routes:
   - path: "/echo/{proxy+}"
     method: ANY
     function: echo
@@ -274,6 +382,7 @@ stage = "prod"
     auth: none
     payload_format: "2.0"
 "#,
+        ) + &s.routes,
     )
     .unwrap();
 }
