@@ -16,7 +16,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use error::ConfigError;
-use esb_model::{FunctionSpec, RouteAuth, RouteSpec, RuntimeSpec};
+use esb_model::{
+    AuthorizerKind, AuthorizerSpec, FunctionName, FunctionSpec, IdentitySource, PayloadFormat,
+    RouteAuth, RouteSpec, RuntimeSpec,
+};
 pub use interpolate::Interpolator;
 use serde::Deserialize;
 
@@ -37,6 +40,8 @@ pub struct Config {
     pub invoke: InvokeConfig,
     pub functions: Vec<FunctionSpec>,
     pub routes: Vec<RouteSpec>,
+    /// Lambda authorizers (`[[authorizers]]`), referred to by routes' `auth: {authorizer: NAME}`.
+    pub authorizers: Vec<AuthorizerSpec>,
     /// Non-fatal findings (e.g. `${VAR}` that was unset), for the binary to log at start.
     pub warnings: Vec<String>,
 }
@@ -254,10 +259,167 @@ struct EsbToml {
     runtime: RuntimeToml,
     #[serde(default)]
     invoke: InvokeConfig,
+    #[serde(default)]
+    authorizers: Vec<AuthorizerToml>,
     /// Path of routing.yml, relative to this file.
     routing: Option<PathBuf>,
     /// Path of functions.yml, relative to this file.
     functions: Option<PathBuf>,
+}
+
+/// One `[[authorizers]]` entry. Defaults: `type = "TOKEN"`, identity source
+/// `method.request.header.Authorization` (TOKEN), `ttl_secs = 300` (0 disables caching, at most
+/// 3600), `payload_format = "1.0"`, `simple_responses = false`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuthorizerToml {
+    name: String,
+    /// The authorizer function (defined in functions.yml).
+    function: String,
+    #[serde(rename = "type", default)]
+    kind: AuthorizerKindToml,
+    /// `method.request.header.X`, `method.request.querystring.Y` (REST), `$request.header.X`,
+    /// `$request.querystring.Y` (HTTP API), `stageVariables.Z`, `context.W`.
+    #[serde(default)]
+    identity_sources: Vec<String>,
+    validation_expression: Option<String>,
+    #[serde(default = "default_authorizer_ttl")]
+    ttl_secs: u64,
+    #[serde(default)]
+    payload_format: Option<String>,
+    #[serde(default)]
+    simple_responses: bool,
+}
+
+fn default_authorizer_ttl() -> u64 {
+    300
+}
+
+#[derive(Deserialize, Default, Clone, Copy, PartialEq, Eq)]
+enum AuthorizerKindToml {
+    #[default]
+    #[serde(rename = "TOKEN")]
+    Token,
+    #[serde(rename = "REQUEST")]
+    Request,
+}
+
+fn identity_source(s: &str) -> Option<IdentitySource> {
+    let name = |rest: &str| (!rest.is_empty()).then(|| rest.to_string());
+    if let Some(h) = s
+        .strip_prefix("method.request.header.")
+        .or_else(|| s.strip_prefix("$request.header."))
+    {
+        return name(h).map(IdentitySource::Header);
+    }
+    if let Some(q) = s
+        .strip_prefix("method.request.querystring.")
+        .or_else(|| s.strip_prefix("$request.querystring."))
+    {
+        return name(q).map(IdentitySource::QueryString);
+    }
+    if let Some(v) = s
+        .strip_prefix("stageVariables.")
+        .or_else(|| s.strip_prefix("$stageVariables."))
+    {
+        return name(v).map(IdentitySource::StageVariable);
+    }
+    if let Some(c) = s
+        .strip_prefix("context.")
+        .or_else(|| s.strip_prefix("$context."))
+    {
+        return name(c).map(IdentitySource::Context);
+    }
+    None
+}
+
+fn authorizers(
+    source: &Path,
+    text: &str,
+    raw: Vec<AuthorizerToml>,
+    functions: &[FunctionSpec],
+) -> Result<Vec<AuthorizerSpec>, ConfigError> {
+    let mut out: Vec<AuthorizerSpec> = Vec::with_capacity(raw.len());
+    for a in raw {
+        let at = |reason: String| {
+            ConfigError::new(
+                source,
+                error::find_line(text, &[&format!("\"{}\"", a.name), &a.name]),
+                reason,
+            )
+        };
+        if a.name.is_empty() {
+            return Err(at("authorizers: name must not be empty".into()));
+        }
+        if out.iter().any(|o| o.name == a.name) {
+            return Err(at(format!("authorizer {:?} is defined twice", a.name)));
+        }
+        if !functions.iter().any(|f| f.name.as_str() == a.function) {
+            return Err(at(format!(
+                "authorizer {:?}: unknown function {:?}",
+                a.name, a.function
+            )));
+        }
+        if a.kind == AuthorizerKindToml::Request {
+            return Err(at(format!(
+                "authorizer {:?}: REQUEST authorizers are not supported yet (use TOKEN)",
+                a.name
+            )));
+        }
+        let sources = if a.identity_sources.is_empty() {
+            vec!["method.request.header.Authorization".to_string()]
+        } else {
+            a.identity_sources
+        };
+        let mut identity_sources = Vec::with_capacity(sources.len());
+        for s in &sources {
+            identity_sources.push(identity_source(s).ok_or_else(|| {
+                at(format!(
+                    "authorizer {:?}: identity source {s:?} is not method.request.header.X, method.request.querystring.X, stageVariables.X or context.X",
+                    a.name
+                ))
+            })?);
+        }
+        if !matches!(identity_sources[..], [IdentitySource::Header(_)]) {
+            return Err(at(format!(
+                "authorizer {:?}: a TOKEN authorizer takes exactly one header identity source",
+                a.name
+            )));
+        }
+        if a.ttl_secs > 3600 {
+            return Err(at(format!(
+                "authorizer {:?}: ttl_secs must be at most 3600 (API Gateway's limit)",
+                a.name
+            )));
+        }
+        let payload_format = match a.payload_format.as_deref() {
+            None | Some("1.0") => PayloadFormat::V1,
+            Some("2.0") => PayloadFormat::V2,
+            Some(other) => {
+                return Err(at(format!(
+                    "authorizer {:?}: payload_format {other:?} is not \"1.0\" or \"2.0\"",
+                    a.name
+                )));
+            }
+        };
+        if a.simple_responses && payload_format != PayloadFormat::V2 {
+            return Err(at(format!(
+                "authorizer {:?}: simple_responses needs payload_format \"2.0\"",
+                a.name
+            )));
+        }
+        out.push(AuthorizerSpec {
+            name: a.name,
+            function: FunctionName::new(a.function),
+            kind: AuthorizerKind::Token,
+            identity_sources,
+            validation_expression: a.validation_expression,
+            ttl: Duration::from_secs(a.ttl_secs),
+            payload_format,
+            simple_responses: a.simple_responses,
+        });
+    }
+    Ok(out)
 }
 
 #[derive(Deserialize)]
@@ -377,12 +539,13 @@ impl Config {
             }
             None => (Vec::new(), None),
         };
+        let authorizers = authorizers(source, text, raw.authorizers, &functions)?;
         let routes = match &raw.routing {
             Some(p) => {
                 let file = base_dir.join(p);
                 let rtext = read(&file)?;
                 let routes = routing::parse(&file, &rtext)?;
-                check_routes(&file, &rtext, &routes, &functions)?;
+                check_routes(&file, &rtext, &routes, &functions, &authorizers)?;
                 routes
             }
             None => Vec::new(),
@@ -520,6 +683,7 @@ impl Config {
             invoke,
             functions,
             routes,
+            authorizers,
             warnings,
         })
     }
@@ -562,6 +726,7 @@ fn check_routes(
     text: &str,
     routes: &[RouteSpec],
     functions: &[FunctionSpec],
+    authorizers: &[AuthorizerSpec],
 ) -> Result<(), ConfigError> {
     let mut seen = HashSet::new();
     for r in routes {
@@ -585,8 +750,10 @@ fn check_routes(
                 format!("route {} {} is defined twice", r.method, r.path),
             ));
         }
-        if let RouteAuth::Authorizer(name) = &r.auth {
-            // Lambda authorizers are declared in esb.toml; none can be declared yet.
+        if let RouteAuth::Authorizer(name) = &r.auth
+            && !authorizers.iter().any(|a| &a.name == name)
+        {
+            // Lambda authorizers are declared in esb.toml's [[authorizers]].
             return Err(ConfigError::new(
                 file,
                 error::find_line(text, &[name.as_str()]).or(line),

@@ -300,3 +300,55 @@ fn invoke_auth_defaults_to_none_and_sigv4_needs_credentials() {
     let dup = "[invoke]\nauth = \"sigv4\"\ncredentials = [\n  { access_key_id = \"A\", secret_access_key = \"x\" },\n  { access_key_id = \"A\", secret_access_key = \"y\" },\n]\n";
     check_err(&[("esb.toml", dup)], "esb.toml", Some(4), "appears twice");
 }
+
+#[test]
+fn authorizers_are_declared_in_esb_toml_and_routes_may_use_them() {
+    let esb = format!(
+        "{ESB}\n[[authorizers]]\nname = \"tokens\"\nfunction = \"fixed\"\nvalidation_expression = \"allow-.*\"\nttl_secs = 60\n"
+    );
+    let routing = "routes:\n  - path: /a\n    method: GET\n    function: echo\n    auth: { authorizer: tokens }\n";
+    let d = Dir::new(&[
+        ("esb.toml", &esb),
+        ("functions.yml", FUNCTIONS),
+        ("routing.yml", routing),
+    ]);
+    let c = d.load().unwrap();
+    assert_eq!(c.routes[0].auth, RouteAuth::Authorizer("tokens".into()));
+    let a = &c.authorizers[0];
+    assert_eq!(a.function.as_str(), "fixed");
+    assert_eq!(a.kind, esb_model::AuthorizerKind::Token);
+    assert_eq!(
+        a.identity_sources,
+        vec![esb_model::IdentitySource::Header("Authorization".into())]
+    );
+    assert_eq!(a.ttl, Duration::from_secs(60));
+    assert_eq!(a.validation_expression.as_deref(), Some("allow-.*"));
+
+    // Undefined names are still refused with file:line.
+    let other = "routes:\n  - path: /a\n    method: GET\n    function: echo\n    auth: { authorizer: other }\n";
+    check_err(
+        &[
+            ("esb.toml", &esb),
+            ("functions.yml", FUNCTIONS),
+            ("routing.yml", other),
+        ],
+        "routing.yml",
+        Some(5),
+        "unknown authorizer \"other\"",
+    );
+    let bad_fn = format!("{ESB}\n[[authorizers]]\nname = \"t\"\nfunction = \"ghost\"\n");
+    check_err(
+        &[("esb.toml", &bad_fn), ("functions.yml", FUNCTIONS)],
+        "esb.toml",
+        Some(5),
+        "unknown function \"ghost\"",
+    );
+    let long =
+        format!("{ESB}\n[[authorizers]]\nname = \"t\"\nfunction = \"fixed\"\nttl_secs = 7200\n");
+    check_err(
+        &[("esb.toml", &long), ("functions.yml", FUNCTIONS)],
+        "esb.toml",
+        Some(5),
+        "at most 3600",
+    );
+}
