@@ -73,6 +73,24 @@ impl ProcessRuntime {
         let api = self.port()?;
         ports.taken.push(api);
 
+        let environ = environ::build(
+            req.function,
+            &self.settings,
+            &req.env.to_string(),
+            req.provisioned,
+        );
+        let dir = working_dir.as_ref().or(self.settings.working_dir.as_ref());
+        // The RIE execs the command only at the first invoke and reports a failure there as an
+        // invocation error, so the environment would look ready and the breaker never open.
+        if let Some(program) = command.first() {
+            runnable(program, dir, environ.get("PATH").map(String::as_str)).map_err(|reason| {
+                StartError::Command {
+                    program: program.clone(),
+                    reason,
+                }
+            })?;
+        }
+
         let rie = &self.settings.rie_binary;
         let mut cmd = Command::new(rie);
         cmd.arg("--runtime-interface-emulator-address")
@@ -83,16 +101,11 @@ impl ProcessRuntime {
             // anywhere on the line, so a function argument spelled like one is theirs (accepted).
             .args(command)
             .env_clear()
-            .envs(environ::build(
-                req.function,
-                &self.settings,
-                &req.env.to_string(),
-                req.provisioned,
-            ))
+            .envs(environ)
             .stdin(Stdio::null())
             .kill_on_drop(true)
             .process_group(0);
-        if let Some(dir) = working_dir.as_ref().or(self.settings.working_dir.as_ref()) {
+        if let Some(dir) = dir {
             cmd.current_dir(dir);
         }
         let parent = std::process::id();
@@ -243,6 +256,38 @@ impl Drop for ProcessInstance {
 }
 
 /// Like Go's `os/exec` messages: `exit status 1`, `signal: killed`.
+/// Whether `program` names an executable file the way exec would find it: a path with a `/`
+/// (relative to `dir`), or a name searched on `path`. `Err` says why not.
+fn runnable(program: &str, dir: Option<&PathBuf>, path: Option<&str>) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let executable = |p: &std::path::Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.contains('/') {
+        let p = match dir {
+            Some(d) => d.join(program),
+            None => PathBuf::from(program),
+        };
+        return if executable(&p) {
+            Ok(())
+        } else if p.exists() {
+            Err("not an executable file".into())
+        } else {
+            Err("no such file".into())
+        };
+    }
+    let found = path
+        .unwrap_or("")
+        .split(':')
+        .filter(|d| !d.is_empty())
+        .any(|d| executable(&std::path::Path::new(d).join(program)));
+    if found {
+        Ok(())
+    } else {
+        Err("not found on PATH".into())
+    }
+}
+
 fn describe(status: ExitStatus) -> String {
     match (status.code(), status.signal()) {
         (Some(code), _) => format!("exit status {code}"),
@@ -256,4 +301,29 @@ fn describe(status: ExitStatus) -> String {
 /// Where `esb-rie` is expected when the config names no RIE: next to the running binary.
 pub fn default_rie_binary(current_exe: &std::path::Path) -> PathBuf {
     current_exe.with_file_name("esb-rie")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::runnable;
+    use std::path::PathBuf;
+
+    #[test]
+    fn runnable_follows_exec_lookup() {
+        assert_eq!(runnable("/bin/sh", None, None), Ok(()));
+        assert_eq!(runnable("sh", None, Some("/nowhere:/bin")), Ok(()));
+        assert!(runnable("sh", None, Some("/nowhere")).is_err());
+        assert!(runnable("sh", None, None).is_err());
+        assert!(runnable("/nonexistent", None, None).is_err());
+        // Exists but is not executable.
+        let plain = tempfile::NamedTempFile::new().unwrap();
+        let plain = plain.path().to_str().unwrap();
+        assert_eq!(
+            runnable(plain, None, None),
+            Err("not an executable file".into())
+        );
+        // Relative to the working directory.
+        assert_eq!(runnable("./sh", Some(&PathBuf::from("/bin")), None), Ok(()));
+        assert!(runnable("./sh", Some(&PathBuf::from("/etc")), None).is_err());
+    }
 }

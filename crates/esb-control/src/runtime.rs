@@ -34,6 +34,10 @@ pub enum StartError {
         program: String,
         source: std::io::Error,
     },
+    /// The function's command cannot be executed (missing, not executable): config's fault,
+    /// retrying cannot help until it is fixed.
+    #[error("the function's command {program} cannot be run: {reason}")]
+    Command { program: String, reason: String },
     /// It started and exited before answering (bad arguments, port taken, crash at start).
     #[error("the environment exited before it was ready ({0})")]
     Exited(String),
