@@ -206,6 +206,11 @@ async fn one_request(
         Ok(plan) => plan,
         Err(e) => return refuse_early(w, io, head, buf, out, e, &ctx).await,
     };
+    // A Lambda authorizer runs now, still before the body is read.
+    let plan = match handler::authorize(w, plan, head, &ctx).await {
+        Ok(plan) => plan,
+        Err(e) => return refuse_early(w, io, head, buf, out, e, &ctx).await,
+    };
 
     // The body, now that the request is accepted.
     let after_head = &buf[head.head_len..];

@@ -100,6 +100,10 @@ pub enum RequestError {
     /// `x-amzn-ErrorType` and body shape) rather than API Gateway's.
     #[error("invoke api: {0}")]
     Invoke(esb_invoke::InvokeError),
+    /// A Lambda authorizer refused the request (or failed); answered in API Gateway's words
+    /// for the route's kind of API.
+    #[error("lambda authorizer: {0}")]
+    Authorizer(esb_authorizer::Refusal, esb_authorizer::ApiKind),
 }
 
 /// Everything a connection needs to answer an error.
@@ -303,6 +307,26 @@ pub fn respond(err: &RequestError) -> ErrorResponse {
             );
             r.close = true;
             r
+        }
+        RequestError::Authorizer(refusal, api) => {
+            use esb_authorizer::Refusal;
+            let (status, _, body) = refusal.response(*api);
+            let (error_type, fault) = match refusal {
+                Refusal::Unauthorized => ("UnauthorizedException", Fault::Client),
+                Refusal::ExplicitDeny | Refusal::NotAllowed => {
+                    ("AccessDeniedException", Fault::Client)
+                }
+                Refusal::Misconfigured(_) => ("AuthorizerConfigurationException", Fault::Function),
+            };
+            ErrorResponse {
+                status,
+                body: Cow::Owned(String::from_utf8_lossy(&body).into_owned()),
+                content_type: JSON,
+                error_type,
+                headers: Vec::new(),
+                close: false,
+                fault,
+            }
         }
         RequestError::Invoke(e) => {
             let status = e.status();

@@ -21,6 +21,21 @@ pub struct RouteTarget {
     pub format: PayloadFormat,
     /// The function's timeout: the invocation's deadline.
     pub timeout: Duration,
+    /// Index into [`FrontDoor::authorizers`] for `auth: {authorizer: NAME}` routes.
+    pub authorizer: Option<usize>,
+}
+
+/// A TOKEN Lambda authorizer, ready to run.
+pub struct AuthorizerFront {
+    pub name: String,
+    /// The header holding the token.
+    pub header: String,
+    pub check: esb_authorizer::TokenCheck,
+    pub function: FunctionId,
+    pub timeout: Duration,
+    pub format: esb_authorizer::ResponseFormat,
+    /// How long a decision is cached per token per core; zero disables caching.
+    pub ttl: Duration,
 }
 
 /// Everything the request pipeline reads but never changes.
@@ -41,6 +56,7 @@ pub struct FrontDoor {
     /// Every function by name, for the Invoke API: its pool id and timeout.
     pub functions: HashMap<String, (FunctionId, Duration)>,
     pub invoke: InvokeFront,
+    pub authorizers: Vec<AuthorizerFront>,
 }
 
 /// The Invoke API's settings.
@@ -63,6 +79,8 @@ pub struct SigV4 {
 pub struct Local {
     pub events: esb_event::EventWriter,
     pub tokens: TokenCache,
+    /// Lambda authorizer decisions, per authorizer index, made on first use.
+    pub decisions: HashMap<usize, esb_authorizer::DecisionCache>,
 }
 
 /// Verified tokens kept per core.
@@ -73,12 +91,42 @@ impl Default for Local {
         Local {
             events: esb_event::EventWriter::new(),
             tokens: TokenCache::new(TOKEN_CACHE_ENTRIES),
+            decisions: HashMap::new(),
         }
     }
 }
 
 impl FrontDoor {
     pub fn new(cfg: &Config, pool: &PoolTable) -> Result<FrontDoor, StartError> {
+        let mut authorizers = Vec::with_capacity(cfg.authorizers.len());
+        for a in &cfg.authorizers {
+            let setup = |why: String| StartError::Setup(format!("authorizer {}: {why}", a.name));
+            let [esb_model::IdentitySource::Header(header)] = &a.identity_sources[..] else {
+                return Err(setup("a TOKEN authorizer needs one header".into()));
+            };
+            let f = cfg
+                .function(a.function.as_str())
+                .ok_or_else(|| setup("unknown function".into()))?;
+            let function = pool
+                .function_id(a.function.as_str())
+                .ok_or_else(|| setup("function not in the pool table".into()))?;
+            authorizers.push(AuthorizerFront {
+                name: a.name.clone(),
+                header: header.clone(),
+                check: esb_authorizer::TokenCheck::new(a.validation_expression.as_deref())
+                    .map_err(|e| setup(format!("validation_expression: {e}")))?,
+                function,
+                timeout: f.timeout,
+                format: if a.simple_responses {
+                    esb_authorizer::ResponseFormat::Simple
+                } else {
+                    esb_authorizer::ResponseFormat::Policy {
+                        flat_context: a.payload_format == PayloadFormat::V1,
+                    }
+                },
+                ttl: a.ttl,
+            });
+        }
         let mut defs = Vec::with_capacity(cfg.routes.len());
         for r in &cfg.routes {
             let f = cfg
@@ -94,6 +142,20 @@ impl FrontDoor {
                 template: r.path.clone(),
                 value: RouteTarget {
                     function,
+                    authorizer: match &r.auth {
+                        RouteAuth::Authorizer(name) => Some(
+                            authorizers
+                                .iter()
+                                .position(|a| &a.name == name)
+                                .ok_or_else(|| {
+                                    StartError::Setup(format!(
+                                        "route {}: unknown authorizer {name}",
+                                        r.path
+                                    ))
+                                })?,
+                        ),
+                        _ => None,
+                    },
                     auth: r.auth.clone(),
                     format: r.payload_format,
                     timeout: f.timeout,
@@ -129,6 +191,7 @@ impl FrontDoor {
             }),
         };
         Ok(FrontDoor {
+            authorizers,
             functions,
             invoke: InvokeFront {
                 sigv4,

@@ -41,6 +41,8 @@ pub struct Invoke<'w, 'b> {
     pub params: PathParams<'w, 'b>,
     /// The caller's verified token on a `cognito` route.
     pub token: Option<Rc<VerifiedToken>>,
+    /// What a Lambda authorizer allowed, and how long it took (ms, 0 when cached).
+    pub lambda: Option<(esb_authorizer::Allowed, u64)>,
 }
 
 /// Decides from the head: built-in endpoints first, then the routes.
@@ -93,9 +95,8 @@ pub fn plan<'w, 'b>(
                 .map_err(|e| RequestError::Unauthorized(e.reason()))?;
             token = Some(verified);
         }
-        RouteAuth::Authorizer(_) => {
-            return Err(RequestError::Internal("authorizers are not supported"));
-        }
+        // Needs an invocation: [`authorize`] runs it before the body is read.
+        RouteAuth::Authorizer(_) => {}
     }
     Ok(Plan::Invoke(Invoke {
         target: m.value,
@@ -103,8 +104,117 @@ pub fn plan<'w, 'b>(
         route_method: m.method.as_str(),
         params: m.params,
         token,
+        lambda: None,
     }))
 }
+
+/// Runs the route's Lambda authorizer, if it has one (aws-compat §4.1, §4.3): the token header
+/// is checked (401 without invoking when missing or not matching the validation regex), the
+/// decision comes from this core's cache or from invoking the authorizer function through the
+/// pool, and the policy is evaluated for this request's method ARN. Runs before the body is read.
+pub async fn authorize<'w, 'b>(
+    w: &'w Worker,
+    plan: Plan<'w, 'b>,
+    head: &RequestHead<'b, '_>,
+    ctx: &RequestCtx,
+) -> Result<Plan<'w, 'b>, RequestError> {
+    let Plan::Invoke(mut inv) = plan else {
+        return Ok(plan);
+    };
+    let Some(idx) = inv.target.authorizer else {
+        return Ok(Plan::Invoke(inv));
+    };
+    let front = &w.shared.front;
+    let a = &front.authorizers[idx];
+    let api = match inv.target.format {
+        PayloadFormat::V1 => esb_authorizer::ApiKind::Rest,
+        PayloadFormat::V2 => esb_authorizer::ApiKind::Http,
+    };
+    let refused = |r| RequestError::Authorizer(r, api);
+    let header = single(head, &a.header)?.and_then(|v| std::str::from_utf8(v).ok());
+    let token = a.check.check(header).map_err(refused)?;
+    let stage = match inv.target.format {
+        PayloadFormat::V1 => front.stage.as_str(),
+        PayloadFormat::V2 => "$default",
+    };
+    let arn = esb_authorizer::method_arn(
+        &front.invoke.region,
+        &front.api.account_id,
+        &front.api.api_id,
+        stage,
+        head.method.as_str(),
+        head.path,
+    );
+    let now = std::time::Instant::now();
+    let cached = if a.ttl.is_zero() {
+        None
+    } else {
+        w.local
+            .borrow_mut()
+            .decisions
+            .entry(idx)
+            .or_insert_with(|| esb_authorizer::DecisionCache::new(a.ttl, DECISIONS_PER_AUTHORIZER))
+            .get(token, now)
+    };
+    let (grant, latency_ms) = match cached {
+        Some(g) => (g, 0),
+        None => {
+            let event = esb_authorizer::token_event(token, &arn);
+            let mut scratch = w.buffers.take();
+            let mut answer = w.buffers.take();
+            let called = call_function(
+                w,
+                a.function,
+                a.timeout,
+                &event,
+                &[],
+                &mut scratch,
+                &mut answer,
+                ctx,
+            )
+            .await;
+            let result = match &called {
+                Ok(i) if esb_event::is_function_error(i.function_error, &answer) => {
+                    esb_authorizer::FunctionResult::Failed(&answer)
+                }
+                Ok(i) if i.status == 200 => esb_authorizer::FunctionResult::Returned(&answer),
+                _ => esb_authorizer::FunctionResult::NotInvoked,
+            };
+            let parsed = esb_authorizer::parse_result(result, a.format);
+            w.buffers.give(scratch);
+            w.buffers.give(answer);
+            let grant = match parsed {
+                Ok(g) => Rc::new(g),
+                Err(r) => {
+                    if let (esb_authorizer::Refusal::Misconfigured(why), Some(dropped)) =
+                        (&r, crate::logs::allow())
+                    {
+                        tracing::warn!(
+                            request_id = ctx.id(),
+                            authorizer = a.name,
+                            error = why,
+                            dropped,
+                            "authorizer failed"
+                        );
+                    }
+                    return Err(refused(r));
+                }
+            };
+            if !a.ttl.is_zero()
+                && let Some(cache) = w.local.borrow_mut().decisions.get_mut(&idx)
+            {
+                cache.insert(token.to_string(), grant.clone(), now);
+            }
+            (grant, now.elapsed().as_millis() as u64)
+        }
+    };
+    let allowed = grant.decide(&arn).map_err(refused)?;
+    inv.lambda = Some((allowed, latency_ms));
+    Ok(Plan::Invoke(inv))
+}
+
+/// Cached decisions per authorizer per core.
+const DECISIONS_PER_AUTHORIZER: usize = 10_000;
 
 /// The one value of a header that must not repeat (`x-api-key`, `authorization`): two of them
 /// is a client trying its luck (checklist B26, §2.6), answered 400.
@@ -343,12 +453,17 @@ fn build_event(
         protocol: head.version.as_str(),
         scheme: "https",
         port: w.shared.port,
-        authorizer: match &inv.token {
-            Some(t) => Authorizer::Cognito {
+        authorizer: match (&inv.token, &inv.lambda) {
+            (Some(t), _) => Authorizer::Cognito {
                 claims: &t.claims,
                 username: &t.username,
             },
-            None => Authorizer::None,
+            (None, Some((allowed, latency))) => Authorizer::Lambda {
+                principal_id: allowed.principal_id.as_deref().unwrap_or(""),
+                context: &allowed.context,
+                integration_latency_ms: *latency,
+            },
+            (None, None) => Authorizer::None,
         },
     };
     let mut local = w.local.borrow_mut();
