@@ -577,6 +577,39 @@ impl PoolTable {
         kept
     }
 
+    /// Registers an environment that is already running (a container kept by a previous esb and
+    /// adopted at start) as idle, or straight to the oldest waiter. No `Start` is sent. `None`
+    /// when the function is not managed, is at `max_capacity`, or the table is closed: the
+    /// caller stops it.
+    pub fn adopt(&self, f: FunctionId, addr: SocketAddr, now: Instant) -> Option<EnvId> {
+        self.advance(now);
+        let pool = self.pool(f)?;
+        if !matches!(pool.spec.kind, PoolKind::Managed) || self.closed.load(Ordering::SeqCst) {
+            return None;
+        }
+        let mut fx = Effects::default();
+        let env = {
+            let mut inner = pool.inner.lock();
+            if inner.live >= pool.counts(&inner).max_capacity {
+                return None;
+            }
+            let slot = inner.free.pop()?;
+            let env = EnvId(self.next_env.fetch_add(1, Ordering::Relaxed));
+            let now_ms = self.now_ms();
+            let s = &pool.slots[slot as usize];
+            s.env.store(env.0, Ordering::Relaxed);
+            s.addr.store(addr);
+            s.born_ms.store(now_ms, Ordering::Relaxed);
+            s.last_use_ms.store(now_ms, Ordering::Relaxed);
+            s.state.store(BUSY, Ordering::Release);
+            inner.live += 1;
+            pool.give_back(&mut inner, slot, &mut fx);
+            env
+        };
+        self.apply(fx);
+        Some(env)
+    }
+
     /// The start of `env` failed. Fails one waiter that was counting on it with `reason`, feeds
     /// the breaker, and re-plans.
     pub fn start_failed(&self, f: FunctionId, env: EnvId, reason: &str, now: Instant) {

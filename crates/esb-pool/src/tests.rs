@@ -1021,3 +1021,44 @@ fn crashes_racing_with_traffic_leave_a_consistent_pool() {
     );
     assert!(starts_in(&h.commands()) <= 4);
 }
+
+#[test]
+fn adopted_environments_are_idle_count_toward_capacity_and_reap() {
+    let mut sp = spec(2);
+    sp.idle_timeout = Duration::from_secs(1);
+    let h = Harness::one(sp);
+    let (_, w) = counter();
+    let a = h.table.adopt(h.f(), addr(9100), h.t0).unwrap();
+    let b = h.table.adopt(h.f(), addr(9101), h.t0).unwrap();
+    assert_ne!(a, b);
+    // Full: a third is refused, and nothing was asked of the control plane.
+    assert_eq!(h.table.adopt(h.f(), addr(9102), h.t0), None);
+    assert!(h.commands().is_empty());
+    let lease = expect_lease(poll(&mut h.table.acquire(h.f()), &w));
+    assert!([a, b].contains(&lease.env()));
+    assert!(h.commands().is_empty());
+    lease.release(Outcome::Reuse);
+    let s = h.fn_snapshot();
+    assert_eq!((s.live, s.starting, s.counters.cold_starts), (2, 0, 0));
+    // A death frees the slot like any other environment's.
+    h.table.env_died(h.f(), a, h.at(10));
+    let reaped = h.table.idle_to_reap(h.at(5_000));
+    assert_eq!(reaped, vec![(h.f(), b)]);
+    assert_eq!(h.fn_snapshot().live, 0);
+}
+
+#[test]
+fn an_adopted_environment_goes_to_a_waiter_and_closed_tables_refuse() {
+    let h = Harness::one(spec(2));
+    let (_, w) = counter();
+    let mut waiting = h.table.acquire(h.f());
+    assert!(poll(&mut waiting, &w).is_pending());
+    let started = h.starts();
+    assert_eq!(started.len(), 1);
+    let env = h.table.adopt(h.f(), addr(9200), h.t0).unwrap();
+    let lease = expect_lease(poll(&mut waiting, &w));
+    assert_eq!((lease.env(), lease.addr()), (env, addr(9200)));
+    lease.release(Outcome::Reuse);
+    h.table.close();
+    assert_eq!(h.table.adopt(h.f(), addr(9201), h.t0), None);
+}
