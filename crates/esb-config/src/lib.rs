@@ -36,6 +36,8 @@ pub struct Config {
     pub auth: AuthConfig,
     pub api: ApiConfig,
     pub runtime: RuntimeConfig,
+    /// `[docker]`: the Docker runtime (used only when some function has `runtime: docker`).
+    pub docker: DockerConfig,
     /// The Lambda Invoke API endpoint (`POST /2015-03-31/functions/{name}/invocations`).
     pub invoke: InvokeConfig,
     pub functions: Vec<FunctionSpec>,
@@ -201,6 +203,50 @@ pub struct RuntimeConfig {
     pub lambda_endpoint: Option<String>,
 }
 
+/// `[docker]`: how the Docker runtime reaches the engine and shapes function containers.
+///
+/// Defaults: `socket` unset (esb uses `DOCKER_HOST`, else `unix:///var/run/docker.sock`), no
+/// `network` (the RIE port is published on 127.0.0.1), no `preload_dir`, `keep_on_shutdown =
+/// false`, `rie_binary_static` unset (the `esb-rie` next to the esb binary, which must then be
+/// static), `owner` unset (derived from the deployment: config file and listen address),
+/// `cpus = 1.0` (0 = unlimited), `pids_limit = 1024` (Lambda's).
+#[derive(Clone, Debug, PartialEq)]
+pub struct DockerConfig {
+    /// The engine: `unix:///path`, a bare `/path` (a Unix socket), `tcp://` or `http://`.
+    pub socket: Option<String>,
+    /// Attach containers to this Docker network and reach them by IP instead of publishing
+    /// 127.0.0.1 ports (for an esb that itself runs in a container on that network).
+    pub network: Option<String>,
+    /// Image archives (`docker save` tars) loaded at start.
+    pub preload_dir: Option<PathBuf>,
+    /// Leave containers running at shutdown; the next esb with the same owner adopts them.
+    pub keep_on_shutdown: bool,
+    /// The static `esb-rie` bind-mounted into `rie: injected` containers (a path on the Docker
+    /// host).
+    pub rie_binary_static: Option<PathBuf>,
+    /// The `esb.owner` label: esb only ever touches containers carrying its own.
+    pub owner: Option<String>,
+    /// CPU limit per container, in CPUs; 0 leaves it unlimited.
+    pub cpus: f64,
+    /// Processes and threads per container.
+    pub pids_limit: i64,
+}
+
+impl Default for DockerConfig {
+    fn default() -> Self {
+        Self {
+            socket: None,
+            network: None,
+            preload_dir: None,
+            keep_on_shutdown: false,
+            rie_binary_static: None,
+            owner: None,
+            cpus: 1.0,
+            pids_limit: 1024,
+        }
+    }
+}
+
 /// `[invoke]`: who may call the Lambda Invoke API on the HTTPS listener.
 ///
 /// Defaults: `auth = "none"` (anyone who reaches the listener may invoke any function, which is
@@ -259,6 +305,8 @@ struct EsbToml {
     runtime: RuntimeToml,
     #[serde(default)]
     invoke: InvokeConfig,
+    #[serde(default)]
+    docker: DockerToml,
     #[serde(default)]
     authorizers: Vec<AuthorizerToml>,
     /// Path of routing.yml, relative to this file.
@@ -494,6 +542,35 @@ struct RuntimeToml {
     lambda_endpoint: Option<String>,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct DockerToml {
+    socket: Option<String>,
+    network: Option<String>,
+    preload_dir: Option<PathBuf>,
+    keep_on_shutdown: bool,
+    rie_binary_static: Option<PathBuf>,
+    owner: Option<String>,
+    cpus: f64,
+    pids_limit: i64,
+}
+
+impl Default for DockerToml {
+    fn default() -> Self {
+        let d = DockerConfig::default();
+        Self {
+            socket: d.socket,
+            network: d.network,
+            preload_dir: d.preload_dir,
+            keep_on_shutdown: d.keep_on_shutdown,
+            rie_binary_static: d.rie_binary_static,
+            owner: d.owner,
+            cpus: d.cpus,
+            pids_limit: d.pids_limit,
+        }
+    }
+}
+
 impl Config {
     /// Loads `esb.toml` at `path` and the files it names. `lookup` resolves `${VAR}` references
     /// (the binary passes `std::env::var`); only the leaf binary touches the environment.
@@ -653,6 +730,60 @@ impl Config {
             lambda_endpoint: rt.lambda_endpoint,
         };
 
+        let d = raw.docker;
+        let socket = match d.socket {
+            Some(s) if s.starts_with('/') => Some(format!("unix://{s}")),
+            Some(s)
+                if ["unix://", "tcp://", "http://", "https://"]
+                    .iter()
+                    .any(|p| s.starts_with(p)) =>
+            {
+                Some(s)
+            }
+            Some(s) => {
+                return Err(at(
+                    "socket",
+                    format!(
+                        "docker.socket {s:?}: give unix:///path, /path, tcp://host:port or http://host:port"
+                    ),
+                ));
+            }
+            None => None,
+        };
+        if !d.cpus.is_finite() || d.cpus < 0.0 {
+            return Err(at(
+                "cpus",
+                "docker.cpus must be a number of CPUs ≥ 0 (0 = unlimited)".into(),
+            ));
+        }
+        if d.pids_limit < 1 {
+            return Err(at(
+                "pids_limit",
+                "docker.pids_limit must be at least 1".into(),
+            ));
+        }
+        if d.owner.as_deref().is_some_and(|o| {
+            o.is_empty()
+                || !o
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        }) {
+            return Err(at(
+                "owner",
+                "docker.owner must be non-empty letters, digits, '_', '.' or '-'".into(),
+            ));
+        }
+        let docker = DockerConfig {
+            socket,
+            network: d.network.filter(|n| !n.is_empty()),
+            preload_dir: d.preload_dir.map(|p| base_dir.join(p)),
+            keep_on_shutdown: d.keep_on_shutdown,
+            rie_binary_static: d.rie_binary_static.map(|p| base_dir.join(p)),
+            owner: d.owner,
+            cpus: d.cpus,
+            pids_limit: d.pids_limit,
+        };
+
         let mut warnings: Vec<String> = interp
             .missing
             .borrow()
@@ -680,6 +811,7 @@ impl Config {
             auth,
             api: raw.api,
             runtime,
+            docker,
             invoke,
             functions,
             routes,

@@ -352,3 +352,64 @@ fn authorizers_are_declared_in_esb_toml_and_routes_may_use_them() {
         "at most 3600",
     );
 }
+
+#[test]
+fn docker_section_defaults_paths_and_errors() {
+    let c = Dir::new(&[("esb.toml", "")]).load().unwrap();
+    assert_eq!(c.docker, DockerConfig::default());
+    assert_eq!((c.docker.cpus, c.docker.pids_limit), (1.0, 1024));
+    assert!(!c.docker.keep_on_shutdown);
+
+    let toml = "[docker]\nsocket = \"/run/user/1000/docker.sock\"\nnetwork = \"esb-fn\"\npreload_dir = \"images\"\nkeep_on_shutdown = true\nrie_binary_static = \"bin/esb-rie\"\nowner = \"edge-1\"\ncpus = 0.5\npids_limit = 64\n";
+    let d = Dir::new(&[("esb.toml", toml)]);
+    let c = d.load().unwrap();
+    let base = d.0.path();
+    assert_eq!(
+        c.docker,
+        DockerConfig {
+            socket: Some("unix:///run/user/1000/docker.sock".into()),
+            network: Some("esb-fn".into()),
+            preload_dir: Some(base.join("images")),
+            keep_on_shutdown: true,
+            rie_binary_static: Some(base.join("bin/esb-rie")),
+            owner: Some("edge-1".into()),
+            cpus: 0.5,
+            pids_limit: 64,
+        }
+    );
+    let c = Dir::new(&[("esb.toml", "[docker]\nsocket = \"tcp://10.0.0.1:2375\"\n")])
+        .load()
+        .unwrap();
+    assert_eq!(c.docker.socket.as_deref(), Some("tcp://10.0.0.1:2375"));
+
+    check_err(
+        &[("esb.toml", "[docker]\nsocket = \"docker.sock\"\n")],
+        "esb.toml",
+        Some(2),
+        "docker.socket",
+    );
+    check_err(
+        &[("esb.toml", "[docker]\ncpus = -1\n")],
+        "esb.toml",
+        Some(2),
+        "docker.cpus",
+    );
+    check_err(
+        &[("esb.toml", "[docker]\npids_limit = 0\n")],
+        "esb.toml",
+        Some(2),
+        "docker.pids_limit",
+    );
+    check_err(
+        &[("esb.toml", "[docker]\nowner = \"a b\"\n")],
+        "esb.toml",
+        Some(2),
+        "docker.owner",
+    );
+    check_err(
+        &[("esb.toml", "[docker]\nimage_pull = true\n")],
+        "esb.toml",
+        Some(2),
+        "unknown field `image_pull`",
+    );
+}
