@@ -40,6 +40,8 @@ pub struct Config {
     pub docker: DockerConfig,
     /// The Lambda Invoke API endpoint (`POST /2015-03-31/functions/{name}/invocations`).
     pub invoke: InvokeConfig,
+    /// `[async]`: the durable queue of asynchronous (Event) invocations and schedules.
+    pub asynchronous: AsyncConfig,
     pub functions: Vec<FunctionSpec>,
     pub routes: Vec<RouteSpec>,
     /// Lambda authorizers (`[[authorizers]]`), referred to by routes' `auth: {authorizer: NAME}`.
@@ -286,6 +288,16 @@ impl std::fmt::Debug for InvokeCredential {
     }
 }
 
+/// `[async]`: where accepted asynchronous (Event) invocations are kept until they ran.
+///
+/// Defaults: `queue_dir` unset, meaning `async-queue` under esb's state directory.
+#[derive(Clone, Debug, PartialEq, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct AsyncConfig {
+    /// The queue directory (relative to esb.toml); one esb per directory.
+    pub queue_dir: Option<PathBuf>,
+}
+
 // ---------------------------------------------------------------- the esb.toml file
 
 #[derive(Deserialize, Default)]
@@ -305,6 +317,8 @@ struct EsbToml {
     runtime: RuntimeToml,
     #[serde(default)]
     invoke: InvokeConfig,
+    #[serde(default, rename = "async")]
+    asynchronous: AsyncConfig,
     #[serde(default)]
     docker: DockerToml,
     #[serde(default)]
@@ -813,6 +827,9 @@ impl Config {
             runtime,
             docker,
             invoke,
+            asynchronous: AsyncConfig {
+                queue_dir: raw.asynchronous.queue_dir.map(|p| base_dir.join(p)),
+            },
             functions,
             routes,
             authorizers,

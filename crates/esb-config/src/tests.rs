@@ -413,3 +413,19 @@ fn docker_section_defaults_paths_and_errors() {
         "unknown field `image_pull`",
     );
 }
+
+#[test]
+fn async_queue_dir_defaults_to_unset_and_resolves_against_the_file() {
+    let c = Dir::new(&[("esb.toml", "")]).load().unwrap();
+    assert_eq!(c.asynchronous.queue_dir, None);
+    let c = Dir::new(&[("esb.toml", "[async]\nqueue_dir = \"q\"\n")])
+        .load()
+        .unwrap();
+    assert_eq!(c.asynchronous.queue_dir, Some(c.base_dir.join("q")));
+    check_err(
+        &[("esb.toml", "[async]\nqueue = \"q\"\n")],
+        "esb.toml",
+        Some(2),
+        "unknown field `queue`",
+    );
+}
