@@ -63,6 +63,8 @@ def merge(runs):
         "errors_by_kind": by_kind,
         **pct,
         "max": hist[-1][0] if hist else None,
+        # Not mergeable as a percentile; the worst round's value flags a generator that fell behind.
+        "gen_lag_p99": max((r.get("send_lag_us", {}).get("p99", 0) for r in runs), default=0),
         "tls": runs[0]["tls"],
         "connections": runs[0]["connections"],
     }
@@ -72,6 +74,14 @@ def passes(point, slo_us):
     return (point["p99"] is not None and point["p99"] <= slo_us
             and point["error_rate"] <= MAX_ERROR_RATE
             and point["achieved"] >= MIN_ACHIEVED * point["rate"])
+
+
+def noisy(points, slo_us):
+    """Offered rates that failed the objective below a rate that met it: with one core shared by
+    the servers and other work, a stall can fail a light point. Such a curve's knee is unreliable."""
+    passing = [p["rate"] for p in points if passes(p, slo_us)]
+    top = max(passing, default=0)
+    return [p["rate"] for p in points if p["rate"] < top and not passes(p, slo_us)]
 
 
 def knee(points, slo_us):
@@ -109,14 +119,15 @@ def fmt_us(v):
 
 
 def points_table(targets):
-    lines = ["| target | offered/s | achieved/s | p50 | p90 | p99 | p99.9 | max | errors |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    lines = ["| target | offered/s | achieved/s | p50 | p90 | p99 | p99.9 | max | errors | generator lag p99 |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
     for t, points in targets.items():
         for p in points:
             errs = ", ".join(f"{k}: {v}" for k, v in sorted(p["errors_by_kind"].items())) or "0"
             lines.append(f"| {t} | {p['rate']:g} | {p['achieved']:.0f} | {fmt_us(p['p50'])} | "
                          f"{fmt_us(p['p90'])} | {fmt_us(p['p99'])} | {fmt_us(p['p99_9'])} | "
-                         f"{fmt_us(p['max'])} | {errs} ({p['error_rate'] * 100:.2f}%) |")
+                         f"{fmt_us(p['max'])} | {errs} ({p['error_rate'] * 100:.2f}%) | "
+                         f"{fmt_us(p.get('gen_lag_p99'))} |")
     return lines
 
 
@@ -179,7 +190,8 @@ def warm(out, meta):
     for t, points in targets.items():
         rps, reached = knee(points, slo_us)
         at_slo[t] = rps
-        per_target[t] = {"rps_at_slo": rps, "knee_reached": reached, "points": points}
+        per_target[t] = {"rps_at_slo": rps, "knee_reached": reached,
+                         "failed_below_knee": noisy(points, slo_us), "points": points}
     # Added latency: p99 above direct's at the common rate nearest half of direct's knee.
     added, ref_rate = {}, None
     if "direct" in targets:
@@ -225,6 +237,13 @@ def warm(out, meta):
     md += [f"| {k} | {'-' if v is None else v} |" for k, v in figures.items()]
     md += ["", "Knee not reached (the sweep ended first, the figure is a lower bound): " +
            (", ".join(t for t, v in per_target.items() if not v["knee_reached"]) or "none"), ""]
+    shaky = {t: v["failed_below_knee"] for t, v in per_target.items() if v["failed_below_knee"]}
+    if shaky:
+        md += ["**Noisy run**: these targets failed the objective at rates below their knee, so "
+               "stalls from outside the measured path decided some points; compare targets within "
+               "this run only, and prefer a quieter machine or more rounds: " +
+               "; ".join(f"{t} at {', '.join(f'{r:g}' for r in rs)}/s" for t, rs in shaky.items()), ""]
+    summary["noisy"] = bool(shaky)
     md += points_table(targets)
     title = f"warm, {meta['envs']} environments, {meta['date']}, {meta.get('machine', {}).get('cpu')}"
     return summary, md, plot(out, targets, slo_ms, title)

@@ -292,6 +292,10 @@ where
     Fut: std::future::Future<Output = ()> + 'static,
 {
     let cores = parse_cores(&common.cores)?;
+    // The main thread only waits, but it should not wake up on the servers' core either.
+    if let Some(&id) = cores.first() {
+        core_affinity::set_for_current(core_affinity::CoreId { id });
+    }
     let threads = common.threads.max(1);
     let barrier = Arc::new(Barrier::new(threads));
     let start = Arc::new(OnceLock::<Instant>::new());
@@ -424,6 +428,7 @@ async fn open_model(
             let (plan, rec) = (plan.clone(), rec.clone());
             tokio::task::spawn_local(async move {
                 let pacer = Pacer::new(plan.spin);
+                let mut free_since = start;
                 for k in 0.. {
                     let offset = schedule.intended(i, k);
                     let phase = schedule.phase(offset);
@@ -442,15 +447,20 @@ async fn open_model(
                         break;
                     }
                     pacer.wait_until(intended).await;
+                    let sent = Instant::now();
                     let result = attempt(&plan, i, &mut conn).await;
                     let done = Instant::now();
                     if phase == Phase::Measured {
                         let mut rec = rec.borrow_mut();
+                        if free_since <= intended {
+                            rec.send_lag(sent - intended);
+                        }
                         match result {
                             Ok(status) => rec.response(status, done - intended, done - start),
                             Err(f) => rec.failure(f, done - start),
                         }
                     }
+                    free_since = done;
                 }
             })
         })
@@ -539,7 +549,7 @@ fn burst(common: &Common) -> anyhow::Result<Report> {
 fn emit(report: &Report, out: Option<&PathBuf>) -> anyhow::Result<()> {
     let l = &report.latency_us;
     eprintln!(
-        "{}: {} {} conns, rate {} -> {:.1}/s, ok {}, errors {} ({:.3}%) {:?}, p50 {} p90 {} p99 {} p99.9 {} max {} us",
+        "{}: {} {} conns, rate {} -> {:.1}/s, ok {}, errors {} ({:.3}%) {:?}, p50 {} p90 {} p99 {} p99.9 {} max {} us; own send lag p99 {} us",
         report.info.label,
         report.info.model,
         report.info.connections,
@@ -556,7 +566,8 @@ fn emit(report: &Report, out: Option<&PathBuf>) -> anyhow::Result<()> {
         l.p90,
         l.p99,
         l.p99_9,
-        l.max
+        l.max,
+        report.send_lag_us.p99
     );
     let json = serde_json::to_string(report)?;
     match out {

@@ -21,6 +21,9 @@ pub struct Recorder {
     pub ok: Histogram<u64>,
     /// Latency of all responses, errors included (a fast 502 is not a fast success).
     pub all: Histogram<u64>,
+    /// Open model: how late the load generator itself sent requests whose connection was free
+    /// at the intended time. Large values mean the generator, not the server, was behind.
+    pub send_lag: Histogram<u64>,
     pub status: BTreeMap<u16, u64>,
     pub connect_errors: u64,
     pub io_errors: u64,
@@ -38,6 +41,7 @@ impl Default for Recorder {
         Recorder {
             ok: hist(),
             all: hist(),
+            send_lag: hist(),
             status: BTreeMap::new(),
             connect_errors: 0,
             io_errors: 0,
@@ -60,6 +64,12 @@ impl Recorder {
         self.last_done = self.last_done.max(done_at);
     }
 
+    /// A send that left `lag` after its intended time on a connection that was free by then.
+    pub fn send_lag(&mut self, lag: Duration) {
+        self.send_lag
+            .saturating_record((lag.as_micros() as u64).clamp(1, MAX_LATENCY_US));
+    }
+
     /// The request failed without a response.
     pub fn failure(&mut self, failure: Failure, done_at: Duration) {
         match failure {
@@ -73,6 +83,7 @@ impl Recorder {
     pub fn merge(&mut self, other: &Recorder) {
         self.ok.add(&other.ok).expect("same bounds");
         self.all.add(&other.all).expect("same bounds");
+        self.send_lag.add(&other.send_lag).expect("same bounds");
         for (status, n) in &other.status {
             *self.status.entry(*status).or_default() += n;
         }
@@ -198,6 +209,9 @@ pub struct Report {
     pub latency_us: Latency,
     /// Latency of all responses (errors included), µs.
     pub latency_all_us: Latency,
+    /// Open model: the load generator's own lateness on free connections, µs (see
+    /// [`Recorder::send_lag`]); empty for the closed and burst models.
+    pub send_lag_us: Latency,
     /// Wall time from the first send to the last response (burst model), ms.
     pub time_to_last_response_ms: Option<f64>,
     /// The `.hgrm`-style percentile spectrum of successful responses:
@@ -282,6 +296,7 @@ impl Report {
             status_counts,
             latency_us: Latency::of(&rec.ok),
             latency_all_us: Latency::of(&rec.all),
+            send_lag_us: Latency::of(&rec.send_lag),
             time_to_last_response_ms: None,
             spectrum,
             histogram,

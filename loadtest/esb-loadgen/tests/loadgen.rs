@@ -155,6 +155,12 @@ fn a_stall_counts_against_every_request_it_delayed() {
         open["latency_us"]["p90"].as_u64().unwrap() > 100_000,
         "{open}"
     );
+    // ...while the generator's own lateness on free connections stays small: the stall was the
+    // server's.
+    assert!(
+        open["send_lag_us"]["p50"].as_u64().unwrap() < 5_000,
+        "{open}"
+    );
 
     // The closed model, measuring from the actual send, sees the stall once (a little slack for
     // a busy machine's own hiccups).
