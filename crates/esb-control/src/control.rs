@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use esb_model::FunctionSpec;
 use esb_pool::{ControlCommand, ControlReceiver, EnvId, FunctionId, PoolTable};
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 
 use crate::ControlSettings;
@@ -22,12 +22,32 @@ pub(crate) struct Control<R: Runtime> {
     pub(crate) functions: Vec<FunctionSpec>,
     pub(crate) runtime: R,
     pub(crate) settings: Rc<ControlSettings>,
-    /// Ready environments: how to tell each one's task to stop it, with what grace.
-    stoppers: RefCell<HashMap<EnvId, oneshot::Sender<Duration>>>,
+    /// Ready environments: how to tell each one's task to stop it (or that it died).
+    stoppers: RefCell<HashMap<EnvId, oneshot::Sender<Signal>>>,
+    /// Environments that were running before the control plane knew them (adopted containers),
+    /// already in the table: the loop watches them like the ones it started.
+    adopted_tx: mpsc::UnboundedSender<Adopted<R::Instance>>,
+    adopted_rx: RefCell<Option<mpsc::UnboundedReceiver<Adopted<R::Instance>>>>,
     /// Pids of ready environments, for the admin view and tests.
     pub(crate) pids: Arc<PidMap>,
     shutting_down: Cell<bool>,
     last_reap: Cell<Instant>,
+}
+
+/// What an environment's task is told from outside.
+enum Signal {
+    /// Stop it with this grace.
+    Stop(Duration),
+    /// It is gone or unusable (the runtime noticed before the instance did): report a death
+    /// and remove what is left of it.
+    Died(String),
+}
+
+/// An environment that was already running, registered in the table as `env` of `function`.
+pub(crate) struct Adopted<I> {
+    pub(crate) function: FunctionId,
+    pub(crate) env: EnvId,
+    pub(crate) instance: I,
 }
 
 /// Pids of ready environments, shared with the [`crate::ControlHandle`].
@@ -62,12 +82,15 @@ impl<R: Runtime> Control<R> {
         settings: Rc<ControlSettings>,
         pids: Arc<PidMap>,
     ) -> Self {
+        let (adopted_tx, adopted_rx) = mpsc::unbounded_channel();
         Self {
             table,
             functions,
             runtime,
             settings,
             stoppers: RefCell::default(),
+            adopted_tx,
+            adopted_rx: RefCell::new(Some(adopted_rx)),
             pids,
             shutting_down: Cell::new(false),
             last_reap: Cell::new(Instant::now()),
@@ -82,6 +105,11 @@ impl<R: Runtime> Control<R> {
         mut shutdown: oneshot::Receiver<Instant>,
     ) {
         let mut tasks = JoinSet::new();
+        let mut adopted = self
+            .adopted_rx
+            .borrow_mut()
+            .take()
+            .expect("the control loop runs once");
         let mut ticker = tokio::time::interval(self.settings.tick);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let deadline = loop {
@@ -93,6 +121,10 @@ impl<R: Runtime> Control<R> {
                     None => break Instant::now() + self.settings.stop_grace,
                 },
                 _ = ticker.tick() => self.maintain(),
+                Some(a) = adopted.recv() => {
+                    let this = Rc::clone(&self);
+                    tasks.spawn_local(async move { this.adopted(a).await });
+                }
                 // Reap finished tasks so the set does not grow.
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
             }
@@ -132,8 +164,41 @@ impl<R: Runtime> Control<R> {
 
     fn stop(&self, env: EnvId, grace: Duration) {
         if let Some(tx) = self.stoppers.borrow_mut().remove(&env) {
-            let _ = tx.send(grace);
+            let _ = tx.send(Signal::Stop(grace));
         }
+    }
+
+    /// `env` is gone or unusable, as its runtime found out (e.g. a Docker event): it leaves the
+    /// pool as a crash and whatever is left of it is removed. Unknown environments are ignored.
+    pub(crate) fn retire(&self, env: EnvId, why: String) {
+        if let Some(tx) = self.stoppers.borrow_mut().remove(&env) {
+            let _ = tx.send(Signal::Died(why));
+        }
+    }
+
+    /// Hands an already-running environment, registered with [`PoolTable::adopt`], to the loop.
+    pub(crate) fn adopt(&self, function: FunctionId, env: EnvId, instance: R::Instance) {
+        let _ = self.adopted_tx.send(Adopted {
+            function,
+            env,
+            instance,
+        });
+    }
+
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.shutting_down.get()
+    }
+
+    async fn adopted(self: Rc<Self>, a: Adopted<R::Instance>) {
+        let (tx, rx) = oneshot::channel();
+        self.stoppers.borrow_mut().insert(a.env, tx);
+        if self.shutting_down.get() {
+            self.stoppers.borrow_mut().remove(&a.env);
+            a.instance.stop(self.settings.stop_grace).await;
+            self.table.env_died(a.function, a.env, Instant::now());
+            return;
+        }
+        self.watch(a.function, a.env, a.instance, rx).await;
     }
 
     /// The whole life of one environment: start it, hand it to the table, watch it.
@@ -146,7 +211,7 @@ impl<R: Runtime> Control<R> {
             provisioned,
         };
         let started = tokio::time::timeout(self.settings.start_timeout, self.runtime.start(req));
-        let mut inst = match started.await {
+        let inst = match started.await {
             Ok(Ok(inst)) => inst,
             Ok(Err(e)) => {
                 tracing::warn!(function = %spec.name, %env, error = %e, "cold start failed");
@@ -172,14 +237,26 @@ impl<R: Runtime> Control<R> {
             inst.stop(self.settings.stop_grace).await;
             return;
         }
+        tracing::info!(
+            function = %spec.name, %env, addr = %inst.addr(), pid = inst.pid(),
+            ms = began.elapsed().as_millis() as u64, "environment ready"
+        );
+        self.watch(f, env, inst, rx).await;
+    }
+
+    /// Watches a ready environment until it dies or is told to stop.
+    async fn watch(
+        &self,
+        f: FunctionId,
+        env: EnvId,
+        mut inst: R::Instance,
+        rx: oneshot::Receiver<Signal>,
+    ) {
+        let spec = &self.functions[f.0 as usize];
         let pid = inst.pid();
         if let Some(pid) = pid {
             self.pids.insert(env, pid);
         }
-        tracing::info!(
-            function = %spec.name, %env, addr = %inst.addr(), pid,
-            ms = began.elapsed().as_millis() as u64, "environment ready"
-        );
         tokio::select! {
             // A death and a stop both pending: report the death (the counters say "crash").
             biased;
@@ -188,23 +265,30 @@ impl<R: Runtime> Control<R> {
                 tracing::warn!(function = %spec.name, %env, pid, "environment died: {how}");
                 self.table.env_died(f, env, Instant::now());
             }
-            grace = rx => {
-                let grace = grace.unwrap_or(self.settings.stop_grace);
-                inst.stop(grace).await;
-                self.table.env_stopped(f, env);
-            }
+            signal = rx => match signal.unwrap_or(Signal::Stop(self.settings.stop_grace)) {
+                Signal::Stop(grace) => {
+                    inst.stop(grace).await;
+                    self.table.env_stopped(f, env);
+                }
+                Signal::Died(how) => {
+                    tracing::warn!(function = %spec.name, %env, pid, "environment died: {how}");
+                    self.table.env_died(f, env, Instant::now());
+                    inst.stop(Duration::ZERO).await;
+                }
+            },
         }
         self.pids.remove(env);
     }
 
     async fn stop_everything(&self, deadline: Instant, tasks: &mut JoinSet<()>) {
         self.shutting_down.set(true);
+        self.runtime.closing();
         self.table.close();
         let grace = deadline.saturating_duration_since(Instant::now());
         let stoppers: Vec<_> = self.stoppers.borrow_mut().drain().collect();
         let n = stoppers.len();
         for (_, tx) in stoppers {
-            let _ = tx.send(grace);
+            let _ = tx.send(Signal::Stop(grace));
         }
         tracing::info!(environments = n, "stopping every environment");
         // Starting ones see `shutting_down` and stop themselves; past the deadline (plus the
@@ -216,5 +300,6 @@ impl<R: Runtime> Control<R> {
         {}
         tasks.abort_all();
         while tasks.join_next().await.is_some() {}
+        self.runtime.closed().await;
     }
 }

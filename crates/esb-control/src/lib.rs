@@ -17,6 +17,7 @@
 
 mod admin;
 mod control;
+pub mod docker;
 pub mod environ;
 pub mod process;
 pub mod runtime;
@@ -33,6 +34,8 @@ use esb_pool::{ControlReceiver, EnvId, PoolTable};
 use tokio::sync::oneshot;
 
 use crate::control::{Control, PidMap};
+pub use crate::docker::DockerSettings;
+use crate::docker::{DockerSide, Runtimes};
 use crate::process::ProcessRuntime;
 pub use crate::runtime::{Instance, Runtime, StartError, StartRequest};
 
@@ -66,6 +69,9 @@ pub struct ControlSettings {
     pub stop_grace: Duration,
     /// Where `GET /admin/pools` is served (keep it on loopback); `None` serves nothing.
     pub admin_listen: Option<SocketAddr>,
+    /// The Docker runtime; the engine is contacted only if some function has `runtime: docker`.
+    /// An empty `options.owner` is derived from the state directory (one per deployment).
+    pub docker: DockerSettings,
 }
 
 impl ControlSettings {
@@ -85,10 +91,20 @@ impl ControlSettings {
             start_timeout: esb_pool::DEFAULT_START_TIMEOUT,
             stop_grace: Duration::from_secs(2),
             admin_listen: None,
+            docker: DockerSettings {
+                options: esb_docker::DockerOptions {
+                    owner: String::new(),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
         }
     }
 
     /// From the config; `rie_binary` and `state_dir` apply where the config names none.
+    /// `rie_binary` is also the static esb-rie of Docker functions unless
+    /// `docker.rie_binary_static` names one. The engine is `docker.socket`, else
+    /// `unix:///var/run/docker.sock` (the binary applies `DOCKER_HOST`).
     pub fn from_config(
         cfg: &esb_config::Config,
         rie_binary: PathBuf,
@@ -96,7 +112,38 @@ impl ControlSettings {
         base_env: Vec<(String, String)>,
     ) -> Self {
         let rt = &cfg.runtime;
+        let d = &cfg.docker;
+        let defaults = esb_docker::DockerOptions::default();
+        let docker = DockerSettings {
+            options: esb_docker::DockerOptions {
+                host: d.socket.clone().unwrap_or(defaults.host),
+                owner: d.owner.clone().unwrap_or_default(),
+                rie_binary: Some(
+                    d.rie_binary_static
+                        .clone()
+                        .unwrap_or_else(|| rie_binary.clone()),
+                ),
+                network: d.network.clone(),
+                hardening: esb_docker::Hardening {
+                    nano_cpus: (d.cpus * 1e9).round() as i64,
+                    pids_limit: d.pids_limit,
+                    ..Default::default()
+                },
+                platform: esb_docker::PlatformEnv {
+                    region: cfg.api.region.clone(),
+                    account_id: cfg.api.account_id.clone(),
+                    s3_endpoint: rt.s3_endpoint.clone(),
+                    dynamodb_endpoint: rt.dynamodb_endpoint.clone(),
+                    lambda_endpoint: rt.lambda_endpoint.clone(),
+                },
+                keep_on_shutdown: d.keep_on_shutdown,
+                ..defaults
+            },
+            preload_dir: d.preload_dir.clone(),
+            ..Default::default()
+        };
         Self {
+            docker,
             base_env,
             working_dir: Some(cfg.base_dir.clone()),
             region: cfg.api.region.clone(),
@@ -164,10 +211,16 @@ pub fn spawn(
     if !leftovers.is_empty() {
         tracing::warn!(pids = ?leftovers, "killed environments left behind by a previous esb");
     }
-    let settings = ControlSettings {
+    let mut settings = ControlSettings {
         state_dir: state.path().to_path_buf(),
         ..settings
     };
+    if settings.docker.options.owner.is_empty() {
+        settings.docker.options.owner = owner_of(state.path());
+    }
+    let needs_docker = functions
+        .iter()
+        .any(|f| matches!(f.runtime, esb_model::RuntimeSpec::Docker { .. }));
     let pids = Arc::new(PidMap::default());
     let (shutdown_tx, shutdown_rx) = oneshot::channel();
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -181,7 +234,11 @@ pub fn spawn(
         .spawn(move || {
             // The lock lives exactly as long as this thread, like the children it guards.
             let settings = Rc::new(settings);
-            let runtime = ProcessRuntime::new(settings.clone());
+            let docker = needs_docker.then(|| DockerSide::new(settings.docker.clone()));
+            let runtime = Runtimes {
+                process: ProcessRuntime::new(settings.clone()),
+                docker: docker.clone(),
+            };
             let local = tokio::task::LocalSet::new();
             if let Some(l) = admin {
                 let _guard = rt.enter();
@@ -199,6 +256,9 @@ pub fn spawn(
                 settings,
                 thread_pids,
             ));
+            if let Some(side) = docker {
+                local.spawn_local(docker::supervise(control.clone(), side));
+            }
             local.block_on(&rt, control.run(commands, shutdown_rx));
             // Runtimes in their own process groups (esb-rie puts them there) die by
             // PDEATHSIG a moment after their RIE; return only once nothing of ours is left.
@@ -216,6 +276,15 @@ pub fn spawn(
         stop_grace,
         admin_addr,
     })
+}
+
+/// The Docker owner label of a deployment: stable across restarts of the same esb (same state
+/// directory), different between independent ones sharing an engine.
+fn owner_of(state_dir: &std::path::Path) -> String {
+    use std::hash::{Hash as _, Hasher as _};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    state_dir.hash(&mut h);
+    format!("esb-{:012x}", h.finish() & 0xffff_ffff_ffff)
 }
 
 /// The running control plane. Dropping it shuts it down too (with the stop grace as deadline).

@@ -43,6 +43,10 @@ pub enum StartError {
     Exited(String),
     #[error("no free loopback port: {0}")]
     Ports(std::io::Error),
+    /// The Docker runtime could not start it: the engine is unreachable or refused, the image is
+    /// missing, or the container exited or stayed silent (the message says which).
+    #[error("{0}")]
+    Docker(String),
 }
 
 /// A way to bring environments to life.
@@ -55,6 +59,14 @@ pub trait Runtime: 'static {
         &self,
         req: StartRequest<'_>,
     ) -> impl Future<Output = Result<Self::Instance, StartError>>;
+
+    /// Shutdown begins: called before the control loop stops every environment.
+    fn closing(&self) {}
+
+    /// Every environment task has ended: release what the runtime holds besides them.
+    fn closed(&self) -> impl Future<Output = ()> {
+        std::future::ready(())
+    }
 }
 
 /// One running environment. Dropping it kills whatever is left of it, at once.

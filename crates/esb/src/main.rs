@@ -155,8 +155,15 @@ fn start_control(
         .iter()
         .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
         .collect();
-    let settings =
+    let mut settings =
         esb_control::ControlSettings::from_config(cfg, rie, default_state_dir(cfg), base_env);
+    // Like the docker CLI: `[docker] socket` wins, then DOCKER_HOST, then the default socket.
+    if cfg.docker.socket.is_none()
+        && let Ok(host) = std::env::var("DOCKER_HOST")
+        && !host.is_empty()
+    {
+        settings.docker.options.host = host;
+    }
     let control = esb_control::spawn(settings, cfg.functions.clone(), pool, commands)
         .context("starting the control plane")?;
     if control.leftovers_killed() > 0 {
