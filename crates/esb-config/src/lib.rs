@@ -9,6 +9,7 @@ mod error;
 mod functions;
 mod interpolate;
 mod routing;
+mod template;
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
@@ -22,6 +23,10 @@ use esb_model::{
 };
 pub use interpolate::Interpolator;
 use serde::Deserialize;
+pub use template::{
+    GeneratedFiles, TemplateOverrides, TemplateSource, generate as generate_from_template,
+    import as import_template,
+};
 
 /// The whole, validated configuration.
 #[derive(Clone, Debug)]
@@ -327,6 +332,8 @@ struct EsbToml {
     routing: Option<PathBuf>,
     /// Path of functions.yml, relative to this file.
     functions: Option<PathBuf>,
+    /// A SAM template (relative to this file) instead of functions/routing.
+    template: Option<template::TemplateToml>,
 }
 
 /// One `[[authorizers]]` entry. Defaults: `type = "TOKEN"`, identity source
@@ -605,6 +612,29 @@ impl Config {
         Self::from_toml_text(path, &text, &base_dir, lookup)
     }
 
+    /// Like [`Config::load`], with the command line's template settings; `path: None` means every
+    /// default (then a template is the only source of functions and routes).
+    pub fn load_with(
+        path: Option<&Path>,
+        overrides: &TemplateOverrides,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        match path {
+            Some(path) => {
+                let text = read(path)?;
+                Self::parse(path, &text, base_dir_of(path), overrides, lookup)
+            }
+            None => {
+                // The template stands in for esb.toml in messages and the state-dir identity.
+                let source = overrides
+                    .template
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from("<defaults>"));
+                Self::parse(&source, "", Path::new("."), overrides, lookup)
+            }
+        }
+    }
+
     /// Parses esb.toml text as if it were the file `source` in `base_dir`.
     pub fn from_toml_text(
         source: &Path,
@@ -612,15 +642,46 @@ impl Config {
         base_dir: &Path,
         lookup: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
-        let raw: EsbToml =
+        Self::parse(
+            source,
+            text,
+            base_dir,
+            &TemplateOverrides::default(),
+            lookup,
+        )
+    }
+
+    fn parse(
+        source: &Path,
+        text: &str,
+        base_dir: &Path,
+        overrides: &TemplateOverrides,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let mut raw: EsbToml =
             toml::from_str(text).map_err(|e| ConfigError::from_toml(source, text, &e))?;
         let interp = Interpolator::new(lookup);
         let at = |needle: &str, reason: String| {
             ConfigError::new(source, error::find_line(text, &[needle]), reason)
         };
 
-        let (functions, functions_file) = match &raw.functions {
-            Some(p) => {
+        let mut template_warnings = Vec::new();
+        let template = template::choose(
+            source,
+            text,
+            base_dir,
+            raw.template.take(),
+            raw.functions.is_some() || raw.routing.is_some(),
+            overrides,
+            &mut template_warnings,
+        )?;
+        let mut template = match &template {
+            Some(t) => Some((t.path.clone(), template::load(t, &interp)?)),
+            None => None,
+        };
+        let (functions, functions_file) = match (&mut template, &raw.functions) {
+            (Some((path, t)), _) => (std::mem::take(&mut t.functions), Some(path.clone())),
+            (None, Some(p)) => {
                 let file = base_dir.join(p);
                 let ftext = read(&file)?;
                 (
@@ -628,18 +689,40 @@ impl Config {
                     Some(file),
                 )
             }
-            None => (Vec::new(), None),
+            (None, None) => (Vec::new(), None),
         };
-        let authorizers = authorizers(source, text, raw.authorizers, &functions)?;
-        let routes = match &raw.routing {
-            Some(p) => {
+        let mut authorizers = authorizers(source, text, raw.authorizers, &functions)?;
+        let routes = match (&mut template, &raw.routing) {
+            (Some((path, t)), _) => {
+                for a in std::mem::take(&mut t.authorizers) {
+                    if authorizers.iter().any(|b| b.name == a.name) {
+                        return Err(at(
+                            &a.name,
+                            format!(
+                                "authorizer {:?} is defined both here and in {}",
+                                a.name,
+                                path.display()
+                            ),
+                        ));
+                    }
+                    authorizers.push(a);
+                }
+                for m in std::mem::take(&mut t.binary_media_types) {
+                    if !raw.api.binary_media_types.contains(&m) {
+                        raw.api.binary_media_types.push(m);
+                    }
+                }
+                template_warnings.append(&mut t.warnings);
+                std::mem::take(&mut t.routes)
+            }
+            (None, Some(p)) => {
                 let file = base_dir.join(p);
                 let rtext = read(&file)?;
                 let routes = routing::parse(&file, &rtext)?;
                 check_routes(&file, &rtext, &routes, &functions, &authorizers)?;
                 routes
             }
-            None => Vec::new(),
+            (None, None) => Vec::new(),
         };
 
         let tls = match (raw.tls.cert, raw.tls.key) {
@@ -810,6 +893,7 @@ impl Config {
             })
             .collect();
         warnings.dedup();
+        warnings.extend(template_warnings);
 
         Ok(Config {
             source: source.to_path_buf(),

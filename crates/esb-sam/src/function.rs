@@ -253,7 +253,7 @@ fn zip_runtime(
     let spec = if runtime.starts_with("python3.") {
         RuntimeSpec::Process {
             command: vec![
-                "python3".into(),
+                crate::PYTHON.into(),
                 "-m".into(),
                 "awslambdaric".into(),
                 handler.clone(),

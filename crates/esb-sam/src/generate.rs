@@ -176,7 +176,14 @@ pub fn generate(imported: &Imported) -> Generated {
                 command,
                 working_dir,
             } => {
-                out.command = Some(command.iter().map(|a| esc(a)).collect());
+                let mut cmd: Vec<String> = command.iter().map(|a| esc(a)).collect();
+                if is_python(imported, &f.name)
+                    && command.first().map(String::as_str) == Some(PYTHON)
+                {
+                    // The interpreter is the machine's business, not the template's.
+                    cmd[0] = format!("${{{PYTHON_VAR}:-{PYTHON}}}");
+                }
+                out.command = Some(cmd);
                 out.working_dir = working_dir
                     .as_ref()
                     .map(|d| d.to_string_lossy().into_owned());
@@ -217,6 +224,20 @@ pub fn generate(imported: &Imported) -> Generated {
         routing_yml: format!("{HEADER}{}", yaml(&RoutingFile { routes })),
         dockerfiles: imported.sources.iter().filter_map(dockerfile).collect(),
     }
+}
+
+/// The interpreter the importer puts in python3.x functions' commands.
+pub const PYTHON: &str = "python3";
+/// The variable that replaces [`PYTHON`] when the command runs (e.g. a venv with awslambdaric);
+/// the generated functions.yml says `${ESB_PYTHON:-python3}`.
+pub const PYTHON_VAR: &str = "ESB_PYTHON";
+
+/// True when `name` is a python3.x Zip function of the template.
+pub fn is_python(imported: &Imported, name: &FunctionName) -> bool {
+    imported.sources.iter().any(|s| {
+        &s.name == name
+            && matches!(&s.code, FunctionCode::Zip { runtime, .. } if runtime.starts_with("python3."))
+    })
 }
 
 fn yaml<T: Serialize>(v: &T) -> String {

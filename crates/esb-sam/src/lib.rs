@@ -34,7 +34,7 @@ use std::path::{Path, PathBuf};
 
 pub use error::SamError;
 use esb_model::{AuthorizerSpec, CorsPolicy, FunctionName, FunctionSpec, RouteSpec};
-pub use generate::{Generated, GeneratedDockerfile, generate};
+pub use generate::{Generated, GeneratedDockerfile, PYTHON, PYTHON_VAR, generate, is_python};
 pub use value::{CfnValue, parse_template};
 
 use crate::intrinsics::{Resolver, ResourceRef};

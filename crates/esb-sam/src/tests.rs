@@ -739,6 +739,12 @@ fn generated_files_round_trip_through_esb_config() {
                 g.functions_yml
             );
             assert!(
+                g.functions_yml
+                    .contains("command:\n    - ${ESB_PYTHON:-python3}\n    - -m\n"),
+                "{}",
+                g.functions_yml
+            );
+            assert!(
                 g.functions_yml.contains("cron: cron(0 1 * * ? *)"),
                 "{}",
                 g.functions_yml

@@ -28,9 +28,11 @@ struct Cli {
 enum Command {
     /// Serve HTTPS until SIGTERM/SIGINT.
     Serve {
-        /// esb.toml to load.
-        #[arg(long, default_value = "config/esb.toml")]
-        config: PathBuf,
+        /// esb.toml to load [default: config/esb.toml, or none with --template].
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        template: TemplateArgs,
         /// HTTPS listen address (overrides `server.listen`).
         #[arg(long)]
         listen: Option<SocketAddr>,
@@ -38,8 +40,49 @@ enum Command {
         #[arg(long)]
         admin_listen: Option<SocketAddr>,
     },
+    /// Write functions.yml, routing.yml, Dockerfiles and an esb.toml from a SAM template.
+    Generate {
+        #[command(flatten)]
+        template: TemplateArgs,
+        /// Folder to write into (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+        /// Overwrite files that already exist.
+        #[arg(long)]
+        force: bool,
+    },
     /// Read a password from stdin and print its argon2 PHC string (for `auth.users`).
     HashPassword,
+}
+
+#[derive(clap::Args)]
+struct TemplateArgs {
+    /// A SAM template to serve (replaces esb.toml's functions/routing/template).
+    #[arg(long)]
+    template: Option<PathBuf>,
+    /// Template parameter values, `Key=Value` (several after one flag, or the flag repeated).
+    #[arg(long, num_args = 1.., value_parser = parse_parameter)]
+    parameter_overrides: Vec<(String, String)>,
+    /// Leave out what esb cannot emulate (with a warning) instead of refusing the template.
+    #[arg(long)]
+    skip_unsupported: bool,
+}
+
+impl TemplateArgs {
+    fn overrides(&self) -> esb_config::TemplateOverrides {
+        esb_config::TemplateOverrides {
+            template: self.template.clone(),
+            parameter_overrides: self.parameter_overrides.iter().cloned().collect(),
+            skip_unsupported: self.skip_unsupported,
+        }
+    }
+}
+
+fn parse_parameter(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("{s:?} is not Key=Value")),
+    }
 }
 
 fn main() -> ExitCode {
@@ -47,9 +90,15 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve {
             config,
+            template,
             listen,
             admin_listen,
-        } => serve(&config, listen, admin_listen),
+        } => serve(config, &template, listen, admin_listen),
+        Command::Generate {
+            template,
+            out,
+            force,
+        } => generate(&template, &out, force),
         Command::HashPassword => match hash_password() {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -61,13 +110,19 @@ fn main() -> ExitCode {
 }
 
 fn serve(
-    path: &std::path::Path,
+    path: Option<PathBuf>,
+    template: &TemplateArgs,
     listen: Option<SocketAddr>,
     admin: Option<SocketAddr>,
 ) -> ExitCode {
     let _log = init_tracing();
     let lookup = |name: &str| std::env::var(name).ok();
-    let mut cfg = match Config::load(path, &lookup) {
+    let path = match (path, &template.template) {
+        (Some(p), _) => Some(p),
+        (None, Some(_)) => None,
+        (None, None) => Some(PathBuf::from("config/esb.toml")),
+    };
+    let mut cfg = match Config::load_with(path.as_deref(), &template.overrides(), &lookup) {
         Ok(cfg) => cfg,
         Err(e) => {
             eprintln!("error: {e}");
@@ -203,6 +258,77 @@ fn init_tracing() -> tracing_appender::non_blocking::WorkerGuard {
         .with_ansi(false)
         .init();
     guard
+}
+
+/// `esb generate`: exit 2 for a template esb refuses or files that are in the way.
+fn generate(template: &TemplateArgs, out: &std::path::Path, force: bool) -> ExitCode {
+    let Some(path) = &template.template else {
+        eprintln!("error: esb generate needs --template");
+        return ExitCode::from(2);
+    };
+    let src = esb_config::TemplateSource {
+        path: path.clone(),
+        parameter_overrides: template.parameter_overrides.iter().cloned().collect(),
+        skip_unsupported: template.skip_unsupported,
+    };
+    let imported = match esb_config::import_template(&src) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    for w in &imported.warnings {
+        eprintln!("warning: {}: {w}", path.display());
+    }
+    let g = esb_config::generate_from_template(&imported);
+    let mut files = vec![
+        (out.join("functions.yml"), g.functions_yml),
+        (out.join("routing.yml"), g.routing_yml),
+    ];
+    for d in g.dockerfiles {
+        files.push((out.join(d.function.as_str()).join("Dockerfile"), d.text));
+    }
+    let toml = out.join("esb.toml");
+    if toml.exists() {
+        eprintln!(
+            "note: {} exists and is left as is; it must name functions.yml and routing.yml{}",
+            toml.display(),
+            if imported.authorizers.is_empty() {
+                String::new()
+            } else {
+                " and declare the template's [[authorizers]]".to_string()
+            }
+        );
+    } else {
+        files.push((toml, g.esb_toml));
+    }
+    if !force {
+        let existing: Vec<String> = files
+            .iter()
+            .filter(|(p, _)| p.exists())
+            .map(|(p, _)| p.display().to_string())
+            .collect();
+        if !existing.is_empty() {
+            eprintln!(
+                "error: would overwrite {} (pass --force to overwrite)",
+                existing.join(", ")
+            );
+            return ExitCode::from(2);
+        }
+    }
+    for (p, text) in &files {
+        let written = p
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| std::fs::write(p, text));
+        if let Err(e) = written {
+            eprintln!("error: writing {}: {e}", p.display());
+            return ExitCode::FAILURE;
+        }
+        println!("wrote {}", p.display());
+    }
+    ExitCode::SUCCESS
 }
 
 /// Reads one password (the first line of stdin, without its line ending) and prints its argon2id
