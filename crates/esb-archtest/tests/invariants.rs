@@ -116,7 +116,7 @@ fn data_plane_never_links_the_control_planes_runtime() {
 
 #[test]
 fn control_plane_never_links_monoio() {
-    for krate in existing(&["esb-control", "esb-async"]) {
+    for krate in existing(&["esb-control", "esb-async", "esb-docker"]) {
         for (dep, _) in normal_deps(krate) {
             assert!(
                 !dep.starts_with("monoio"),

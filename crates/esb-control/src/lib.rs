@@ -118,11 +118,15 @@ impl ControlSettings {
             options: esb_docker::DockerOptions {
                 host: d.socket.clone().unwrap_or(defaults.host),
                 owner: d.owner.clone().unwrap_or_default(),
-                rie_binary: Some(
-                    d.rie_binary_static
+                // Docker wants an absolute bind-mount source; a config given as a relative
+                // path yields relative paths.
+                rie_binary: Some({
+                    let p = d
+                        .rie_binary_static
                         .clone()
-                        .unwrap_or_else(|| rie_binary.clone()),
-                ),
+                        .unwrap_or_else(|| rie_binary.clone());
+                    std::path::absolute(&p).unwrap_or(p)
+                }),
                 network: d.network.clone(),
                 hardening: esb_docker::Hardening {
                     nano_cpus: (d.cpus * 1e9).round() as i64,

@@ -26,7 +26,11 @@ fn the_docker_example_config_loads_and_builds_a_container_spec() {
     assert_eq!(echo.memory_size, 128);
     assert_eq!(cfg.routes.len(), 3);
     assert!(cfg.routes.iter().all(|r| r.function.as_str() == "echo"));
-    let rie = cfg.runtime.rie_binary.clone().expect("rie_binary is set");
+    let rie = cfg
+        .docker
+        .rie_binary_static
+        .clone()
+        .expect("rie_binary_static is set");
     assert!(
         rie.ends_with("target/x86_64-unknown-linux-gnu/release/esb-rie"),
         "{}",
