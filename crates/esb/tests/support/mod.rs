@@ -604,3 +604,61 @@ impl Rie {
 pub fn corpus_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus")
 }
+
+impl Esb {
+    /// Starts esb on a folder the test finishes itself: it holds `cert.pem`/`key.pem` and the
+    /// esb.toml `setup` describes minus its `functions`/`routing` lines; `prepare(dir)` adds what
+    /// it wants (a template, generated files) and returns the arguments after `serve`. `envs` are
+    /// set for esb (e.g. `ESB_PYTHON`).
+    pub fn start_prepared(
+        setup: &Setup,
+        envs: &[(&str, &std::ffi::OsStr)],
+        prepare: impl FnOnce(&Path) -> Vec<std::ffi::OsString>,
+    ) -> Esb {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let ck = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])
+            .unwrap();
+        std::fs::write(dir.path().join("cert.pem"), ck.cert.pem()).unwrap();
+        std::fs::write(dir.path().join("key.pem"), ck.signing_key.serialize_pem()).unwrap();
+        write_config(dir.path(), port, setup);
+        write_overrides(dir.path(), setup);
+        let toml_path = dir.path().join("esb.toml");
+        let toml = std::fs::read_to_string(&toml_path).unwrap();
+        let toml: String = toml
+            .lines()
+            .filter(|l| !l.starts_with("routing = ") && !l.starts_with("functions = "))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        std::fs::write(&toml_path, toml).unwrap();
+        let args = prepare(dir.path());
+
+        let mut roots = RootCertStore::empty();
+        roots.add(ck.cert.der().clone()).unwrap();
+        let tls = ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_esb"));
+        cmd.arg("serve").args(&args).env("RUST_LOG", "info");
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let child = Child::spawn("esb", cmd).unwrap();
+        let esb = Esb {
+            port,
+            child,
+            dir,
+            tls: Arc::new(tls),
+        };
+        if let Err(e) = wait_for_port(port, Duration::from_secs(20)) {
+            panic!("esb did not listen: {e}\n{}", esb.child.log());
+        }
+        esb.wait_for_log("esb listening on", Duration::from_secs(20));
+        esb
+    }
+}
