@@ -87,7 +87,7 @@ fn resolve(w: &Worker, head: &RequestHead<'_, '_>, segment: &str) -> Result<Reso
         let arn = target.arn(&front.invoke.region, &front.invoke.account_id);
         return Err(InvokeError::function_not_found(&arn));
     };
-    if kind == InvocationType::Event {
+    if kind == InvocationType::Event && w.shared.events.is_none() {
         // Accepting an Event promises it will run; without a durable queue that would be a lie.
         return Err(InvokeError::Service {
             message: "Event (asynchronous) invocations are not available on this esb yet: it has \
@@ -141,6 +141,13 @@ pub async fn run(
         return Ok(());
     }
 
+    if r.kind == InvocationType::Event {
+        accept_event(w, &r, head, payload).await?;
+        let (status, headers) = esb_invoke::success_head(r.kind, LogType::None, None);
+        write(out, ctx, status, &headers, b"", settle(w, connection));
+        return Ok(());
+    }
+
     let mut scratch = w.buffers.take();
     let mut answer = w.buffers.take();
     let extra: Vec<(&str, &[u8])> = r
@@ -163,6 +170,63 @@ pub async fn run(
     w.buffers.give(scratch);
     w.buffers.give(answer);
     result
+}
+
+/// Makes an Event invocation durable (fsync on the blocking pool, never on this core); the 202
+/// may be sent once this returned `Ok`.
+async fn accept_event(
+    w: &Worker,
+    r: &Resolved,
+    head: &RequestHead<'_, '_>,
+    payload: &[u8],
+) -> Result<(), RequestError> {
+    let Some(events) = &w.shared.events else {
+        return Err(RequestError::Invoke(InvokeError::Service {
+            message: "esb has no queue for Event invocations".into(),
+        }));
+    };
+    let function = w
+        .shared
+        .pool
+        .spec(r.function)
+        .map(|s| s.name.as_str().to_string())
+        .unwrap_or_default();
+    // X-Ray's header is plain ASCII; anything else is dropped rather than stored.
+    let trace_id = head
+        .header("x-amzn-trace-id")
+        .filter(|v| v.len() <= 256 && v.iter().all(|b| b.is_ascii_graphic()))
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .map(str::to_string);
+    let client_context = r.client_context.as_ref().map(|c| c.base64.clone());
+    let payload = payload.to_vec();
+    let sink = std::sync::Arc::clone(&events.sink);
+    let job = move || {
+        sink.accept(
+            &function,
+            &payload,
+            client_context.as_deref(),
+            trace_id.as_deref(),
+        )
+    };
+    let Ok(done) = events.pool.spawn(job) else {
+        // Every queue thread is busy with an fsync and the backlog is full: back off.
+        return Err(RequestError::Invoke(InvokeError::TooManyRequests {
+            reason: ThrottleReason::CallerRateLimitExceeded,
+            retry_after_seconds: Some(1),
+        }));
+    };
+    match done.await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => {
+            tracing::error!("async queue refused an Event invocation: {e}");
+            Err(RequestError::Invoke(InvokeError::Service {
+                message: "esb could not store the Event invocation.".into(),
+            }))
+        }
+        Err(_) => Err(RequestError::Invoke(InvokeError::Service {
+            message: "esb is shutting down.".into(),
+        })),
+    }
 }
 
 /// Writes a RequestResponse answer. Function failures (errors, crashes, timeouts) are 200 with

@@ -15,6 +15,7 @@ pub mod blocking;
 mod conn;
 mod ctx;
 pub mod errors;
+pub mod events;
 mod front;
 mod handler;
 mod lambda_api;
@@ -35,6 +36,7 @@ use esb_config::Config;
 use esb_pool::PoolTable;
 use tokio::sync::watch;
 
+pub use events::AsyncInvocations;
 pub use runtime::ChosenDriver;
 
 /// Why the data plane could not start. Always a setup problem the operator must fix.
@@ -64,6 +66,7 @@ pub struct DataPlane {
     addr: SocketAddr,
     drivers: Vec<ChosenDriver>,
     fingerprint: Option<String>,
+    certificate_pem: String,
     stop: watch::Sender<bool>,
     threads: Vec<JoinHandle<()>>,
 }
@@ -83,7 +86,17 @@ const BLOCKING_QUEUE: usize = 256;
 
 impl DataPlane {
     /// Starts the workers on `cfg.server.listen` (already overridden by the command line).
+    /// Event invocations are refused (no durable queue); see [`DataPlane::start_with_events`].
     pub fn start(cfg: &Config, pool: Arc<PoolTable>) -> Result<DataPlane, StartError> {
+        Self::start_with_events(cfg, pool, None)
+    }
+
+    /// Like [`DataPlane::start`], accepting Event invocations of the Invoke API into `events`.
+    pub fn start_with_events(
+        cfg: &Config,
+        pool: Arc<PoolTable>,
+        events: Option<Arc<dyn AsyncInvocations>>,
+    ) -> Result<DataPlane, StartError> {
         let tls = tls::setup(&cfg.tls)?;
         let workers = match cfg.server.workers {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -104,6 +117,10 @@ impl DataPlane {
             front: front::FrontDoor::new(cfg, &pool)?,
             pool,
             blocking: blocking::BlockingPool::new(BLOCKING_THREADS, BLOCKING_QUEUE)
+                .map_err(StartError::Threads)?,
+            events: events
+                .map(events::Events::new)
+                .transpose()
                 .map_err(StartError::Threads)?,
         });
         let (stop, stop_rx) = watch::channel(false);
@@ -160,6 +177,7 @@ impl DataPlane {
             addr,
             drivers,
             fingerprint: tls.self_signed_fingerprint,
+            certificate_pem: tls.certificate_pem,
             stop,
             threads,
         })
@@ -173,6 +191,12 @@ impl DataPlane {
     /// The driver each worker runs on.
     pub fn drivers(&self) -> &[ChosenDriver] {
         &self.drivers
+    }
+
+    /// The PEM certificate chain clients are shown (the self-signed one made at start, or the
+    /// configured one), for the binary to hand to functions as a CA bundle.
+    pub fn certificate_pem(&self) -> &str {
+        &self.certificate_pem
     }
 
     /// SHA-256 fingerprint of the self-signed certificate made at start, if one was.

@@ -18,6 +18,8 @@ pub struct TlsSetup {
     pub config: Arc<ServerConfig>,
     /// `Some` when the certificate was generated at start: hex SHA-256 of its DER, `aa:bb:..`.
     pub self_signed_fingerprint: Option<String>,
+    /// The certificate chain as PEM (what a client must trust to verify esb).
+    pub certificate_pem: String,
 }
 
 impl std::fmt::Debug for TlsSetup {
@@ -41,6 +43,7 @@ pub fn setup(cfg: &esb_config::TlsConfig) -> Result<TlsSetup, StartError> {
             (chain, key, Some(fp))
         }
     };
+    let certificate_pem = chain.iter().map(|c| pem("CERTIFICATE", c)).collect();
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -52,7 +55,21 @@ pub fn setup(cfg: &esb_config::TlsConfig) -> Result<TlsSetup, StartError> {
     Ok(TlsSetup {
         config: Arc::new(config),
         self_signed_fingerprint: fingerprint,
+        certificate_pem,
     })
+}
+
+/// One PEM block (base64 in 64-column lines).
+fn pem(label: &str, der: &[u8]) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(line).unwrap_or(""));
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
 }
 
 fn load_pem(
@@ -96,6 +113,15 @@ mod tests {
     fn self_signed_setup_has_a_fingerprint_and_alpn() {
         let s = setup(&esb_config::TlsConfig::default()).unwrap();
         let fp = s.self_signed_fingerprint.unwrap();
+        let pems: Vec<_> = CertificateDer::pem_slice_iter(s.certificate_pem.as_bytes())
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(pems.len(), 1);
+        assert_eq!(
+            fingerprint(&pems[0]),
+            fp,
+            "the PEM is the served certificate"
+        );
         assert_eq!(fp.len(), 32 * 3 - 1);
         assert_eq!(s.config.alpn_protocols, vec![b"http/1.1".to_vec()]);
     }

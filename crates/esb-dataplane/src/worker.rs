@@ -29,6 +29,8 @@ pub struct Shared {
     pub pool: Arc<PoolTable>,
     /// Off-core password verification.
     pub blocking: BlockingPool,
+    /// The durable queue of Event invocations, when the binary provides one.
+    pub events: Option<crate::events::Events>,
 }
 
 /// Per-core state.

@@ -161,8 +161,33 @@ fn run(cfg: Config) -> anyhow::Result<()> {
     let pool = esb_pool::PoolTable::new(specs, control_tx, std::time::Instant::now());
 
     let mut signals = Signals::new([SIGTERM, SIGINT]).context("installing signal handlers")?;
-    let control = start_control(&cfg, Arc::clone(&pool), control_rx)?;
-    let plane = DataPlane::start(&cfg, Arc::clone(&pool)).context("starting the data plane")?;
+    let state_dir = cfg
+        .runtime
+        .state_dir
+        .clone()
+        .unwrap_or_else(|| default_state_dir(&cfg));
+    // Opened first: it takes the queue directory's lock, so a second esb on the same state stops
+    // here, before it listens.
+    let queue = open_async_queue(&cfg, &state_dir)?;
+    let sink: Arc<dyn esb_dataplane::AsyncInvocations> = Arc::new(QueueSink(queue.submitter()));
+    // The data plane starts before the control plane so functions can be told its real port (the
+    // config may say 0) and its certificate; requests that arrive meanwhile wait in the pool
+    // table for the control plane like any cold start.
+    let plane = DataPlane::start_with_events(&cfg, Arc::clone(&pool), Some(sink))
+        .context("starting the data plane")?;
+    let control = match chained_invocation_env(&cfg, &plane, &state_dir)
+        .and_then(|chained| start_control(&cfg, Arc::clone(&pool), control_rx, chained))
+    {
+        Ok(c) => c,
+        Err(e) => {
+            plane.shutdown();
+            plane.join();
+            return Err(e);
+        }
+    };
+    let asynchronous = queue
+        .start(&cfg.functions, Arc::clone(&pool))
+        .context("starting async invocations")?;
     let drivers: Vec<&str> = plane.drivers().iter().map(|d| d.as_str()).collect();
     tracing::info!(
         workers = drivers.len(),
@@ -188,6 +213,8 @@ fn run(cfg: Config) -> anyhow::Result<()> {
     });
     pool.close();
     plane.join();
+    // Invocations already in an environment finish; the rest stay queued for the next start.
+    asynchronous.shutdown(std::time::Instant::now() + SHUTDOWN_GRACE);
     control.shutdown(std::time::Instant::now() + SHUTDOWN_GRACE);
     tracing::info!("stopped");
     Ok(())
@@ -199,19 +226,126 @@ const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 /// Variables of esb's own environment that functions inherit; nothing else of it leaks to them.
 const PASSED_THROUGH: &[&str] = &["PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR"];
 
+/// The data plane's door to the durable async queue.
+struct QueueSink(esb_async::Submitter);
+
+impl esb_dataplane::AsyncInvocations for QueueSink {
+    fn accept(
+        &self,
+        function: &str,
+        payload: &[u8],
+        client_context: Option<&str>,
+        trace_id: Option<&str>,
+    ) -> Result<(), String> {
+        self.0
+            .submit(function, payload, client_context, trace_id)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}
+
+fn open_async_queue(
+    cfg: &Config,
+    state_dir: &std::path::Path,
+) -> anyhow::Result<esb_async::Opened> {
+    let dir = cfg
+        .asynchronous
+        .queue_dir
+        .clone()
+        .unwrap_or_else(|| state_dir.join("async-queue"));
+    let settings = esb_async::AsyncSettings {
+        region: cfg.api.region.clone(),
+        account_id: cfg.api.account_id.clone(),
+        ..esb_async::AsyncSettings::new(dir.clone())
+    };
+    let opened = esb_async::open(settings, &cfg.functions)
+        .with_context(|| format!("opening the async queue in {}", dir.display()))?;
+    if opened.recovered() > 0 {
+        tracing::info!(
+            count = opened.recovered(),
+            "async invocations accepted before the last stop will run again"
+        );
+    }
+    Ok(opened)
+}
+
+/// What functions need to call other functions through esb with unmodified AWS SDKs: the Invoke
+/// API's URL (unless the config names one), dummy credentials (`[invoke] auth = "none"` checks
+/// none; with SigV4 the function's own `environment` provides real ones and wins), and a CA bundle
+/// with esb's certificate so the SDK verifies TLS. A function's `environment` overrides each.
+struct ChainedEnv {
+    lambda_endpoint: String,
+    vars: Vec<(String, String)>,
+}
+
+fn chained_invocation_env(
+    cfg: &Config,
+    plane: &DataPlane,
+    state_dir: &std::path::Path,
+) -> anyhow::Result<ChainedEnv> {
+    let addr = plane.local_addr();
+    let host = match addr.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() || ip.is_loopback() => {
+            "127.0.0.1".to_string()
+        }
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() || ip.is_loopback() => "[::1]".to_string(),
+        std::net::IpAddr::V4(ip) => ip.to_string(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+    };
+    let lambda_endpoint = cfg
+        .runtime
+        .lambda_endpoint
+        .clone()
+        .unwrap_or_else(|| format!("https://{host}:{}", addr.port()));
+    // esb's certificate plus the system's roots, so calls to real AWS endpoints still verify.
+    let mut bundle = plane.certificate_pem().to_string();
+    for system in [
+        "/etc/ssl/certs/ca-certificates.crt",
+        "/etc/pki/tls/certs/ca-bundle.crt",
+        "/etc/ssl/cert.pem",
+    ] {
+        if let Ok(roots) = std::fs::read_to_string(system) {
+            bundle.push_str(&roots);
+            break;
+        }
+    }
+    std::fs::create_dir_all(state_dir)
+        .with_context(|| format!("creating the state directory {}", state_dir.display()))?;
+    let path = state_dir.join("esb-ca.pem");
+    let tmp = state_dir.join("esb-ca.pem.tmp");
+    std::fs::write(&tmp, bundle)
+        .and_then(|()| std::fs::rename(&tmp, &path))
+        .with_context(|| format!("writing {}", path.display()))?;
+    let vars = vec![
+        (
+            "AWS_CA_BUNDLE".to_string(),
+            path.to_string_lossy().into_owned(),
+        ),
+        ("AWS_ACCESS_KEY_ID".to_string(), "esb-local".to_string()),
+        ("AWS_SECRET_ACCESS_KEY".to_string(), "esb-local".to_string()),
+    ];
+    Ok(ChainedEnv {
+        lambda_endpoint,
+        vars,
+    })
+}
+
 fn start_control(
     cfg: &Config,
     pool: Arc<esb_pool::PoolTable>,
     commands: esb_pool::ControlReceiver,
+    chained: ChainedEnv,
 ) -> anyhow::Result<esb_control::ControlHandle> {
     let exe = std::env::current_exe().context("locating the esb binary")?;
     let rie = esb_control::process::default_rie_binary(&exe);
-    let base_env = PASSED_THROUGH
+    let mut base_env: Vec<(String, String)> = PASSED_THROUGH
         .iter()
         .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
         .collect();
+    base_env.extend(chained.vars);
     let mut settings =
         esb_control::ControlSettings::from_config(cfg, rie, default_state_dir(cfg), base_env);
+    settings.lambda_endpoint = Some(chained.lambda_endpoint);
     // Like the docker CLI: `[docker] socket` wins, then DOCKER_HOST, then the default socket.
     if cfg.docker.socket.is_none()
         && let Ok(host) = std::env::var("DOCKER_HOST")
