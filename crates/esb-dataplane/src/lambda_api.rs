@@ -150,10 +150,13 @@ pub async fn run(
 
     let mut scratch = w.buffers.take();
     let mut answer = w.buffers.take();
+    // The trace header goes on so a function calling another carries the caller's trace (the
+    // RIE hands it to the runtime as `_X_AMZN_TRACE_ID`, which the AWS SDKs send back).
     let extra: Vec<(&str, &[u8])> = r
         .client_context
         .iter()
         .map(|c| ("x-amz-client-context", c.base64.as_bytes()))
+        .chain(trace_header(head).map(|v| ("x-amzn-trace-id", v)))
         .collect();
     let called = call_function(
         w,
@@ -170,6 +173,12 @@ pub async fn run(
     w.buffers.give(scratch);
     w.buffers.give(answer);
     result
+}
+
+/// The caller's `X-Amzn-Trace-Id`, if it is plain X-Ray text (anything else is not passed on).
+fn trace_header<'h>(head: &RequestHead<'h, '_>) -> Option<&'h [u8]> {
+    head.header("x-amzn-trace-id")
+        .filter(|v| v.len() <= 256 && v.iter().all(|b| b.is_ascii_graphic()))
 }
 
 /// Makes an Event invocation durable (fsync on the blocking pool, never on this core); the 202
@@ -191,10 +200,7 @@ async fn accept_event(
         .spec(r.function)
         .map(|s| s.name.as_str().to_string())
         .unwrap_or_default();
-    // X-Ray's header is plain ASCII; anything else is dropped rather than stored.
-    let trace_id = head
-        .header("x-amzn-trace-id")
-        .filter(|v| v.len() <= 256 && v.iter().all(|b| b.is_ascii_graphic()))
+    let trace_id = trace_header(head)
         .and_then(|v| std::str::from_utf8(v).ok())
         .map(str::to_string);
     let client_context = r.client_context.as_ref().map(|c| c.base64.clone());

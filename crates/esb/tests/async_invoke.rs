@@ -209,6 +209,11 @@ fn a_function_calls_another_with_plain_boto3_over_https() {
         serde_json::from_str(v["payload"]["body"].as_str().unwrap()).unwrap();
     assert_eq!(body["event"]["hello"], "chained", "{v}");
     assert_eq!(body["context"]["function_name"], "echo", "{v}");
+    // The outer trace id reached the inner invocation (RIE → _X_AMZN_TRACE_ID → boto3).
+    assert_eq!(
+        body["context"]["xray_trace_id"], "Root=1-5759e988-bd862e3fe1be46a994272793",
+        "{v}"
+    );
     assert_eq!(
         v["endpoint"],
         format!("https://127.0.0.1:{}", esb.port),
