@@ -221,40 +221,10 @@ fn boto_now() -> SystemTime {
     Utc.with_ymd_and_hms(2026, 11, 22, 7, 0, 0).unwrap().into()
 }
 
-/// A Python that imports botocore: the machine's, or else a venv under target/ with botocore
-/// installed into it (the test must run, not skip, where botocore is missing).
+/// A Python that imports botocore: the machine's, or a venv under target/ (the test must run,
+/// not skip, where botocore is missing).
 fn python_with_botocore() -> PathBuf {
-    let works = |py: &Path| {
-        Command::new(py)
-            .args(["-c", "import botocore"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    let system = PathBuf::from("python3");
-    if works(&system) {
-        return system;
-    }
-    // target/<profile>/deps/<test binary> → target/
-    let exe = std::env::current_exe().unwrap();
-    let target = exe.ancestors().nth(3).unwrap();
-    let venv = target.join("esb-botocore-venv");
-    let py = venv.join("bin/python3");
-    if !works(&py) {
-        let ok = Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "python3 -m venv {}", venv.display());
-        let ok = Command::new(&py)
-            .args(["-m", "pip", "install", "--quiet", "botocore"])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "pip install botocore into {}", venv.display());
-    }
-    py
+    esb_testkit::install::python_with("botocore", "botocore")
 }
 
 struct Signed {

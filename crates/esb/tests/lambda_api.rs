@@ -6,7 +6,6 @@ mod support;
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::OnceLock;
 
 use serde_json::{Value, json};
 use support::{DRIVERS, Esb, Rie, Setup};
@@ -40,38 +39,9 @@ for kw in json.loads(os.environ["CALLS"]):
 print(json.dumps(out))
 "#;
 
-/// A `python3` that can import boto3: the system one if it can, else a venv under `target/`
-/// with boto3 from PyPI (made once, under a lock, like `scripts/install-awslambdaric.sh`).
+/// A `python3` that can import boto3: the system one if it can, else a venv under `target/`.
 fn boto3_python() -> PathBuf {
-    static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| {
-        let system = Command::new("python3")
-            .args(["-c", "import boto3"])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if system {
-            return PathBuf::from("python3");
-        }
-        let venv = esb_testkit::target_dir().join("boto3-venv");
-        let script = format!(
-            "set -euo pipefail; v='{v}'; mkdir -p \"$(dirname \"$v\")\"; exec 9>\"$v.lock\"; flock 9; \
-             if [ ! -f \"$v/.complete\" ]; then rm -rf \"$v\"; python3 -m venv \"$v\" >&2; \
-             \"$v/bin/python3\" -m pip install --quiet --disable-pip-version-check boto3 >&2; \
-             \"$v/bin/python3\" -c 'import boto3' >&2; touch \"$v/.complete\"; fi",
-            v = venv.display()
-        );
-        let out = Command::new("bash")
-            .args(["-c", &script])
-            .output()
-            .expect("run bash");
-        assert!(
-            out.status.success(),
-            "installing boto3 failed (is PyPI reachable?):\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        venv.join("bin/python3")
-    })
-    .clone()
+    esb_testkit::install::python_with("boto3", "boto3")
 }
 
 /// boto3 `lambda.invoke` calls against `esb` with the given credentials.
