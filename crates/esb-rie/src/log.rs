@@ -8,19 +8,22 @@ use std::time::Duration;
 use esb_runtime_api::Outcome;
 
 /// `START RequestId: <id> Version: <version>`, printed before the invocation is dispatched.
-pub fn start(request_id: &str, version: &str) {
+/// Returns the line, for an invocation whose log is kept.
+pub fn start(request_id: &str, version: &str) -> String {
     let line = format!("START RequestId: {request_id} Version: {version}\n");
     let _ = std::io::stdout().lock().write_all(line.as_bytes());
+    line
 }
 
 /// `END` and `REPORT` in RIE's format (Init Duration before Duration, Billed = ceil(Duration)).
+/// Returns the lines, for an invocation whose log is kept.
 pub fn end_report(
     request_id: &str,
     init: Option<Duration>,
     elapsed: Duration,
     memory_mb: &str,
     outcome: &Outcome,
-) {
+) -> String {
     let init = init
         .map(|d| format!("Init Duration: {:.2} ms\t", ms(d)))
         .unwrap_or_default();
@@ -35,6 +38,7 @@ pub fn end_report(
         duration.ceil()
     );
     let _ = std::io::stdout().lock().write_all(lines.as_bytes());
+    lines
 }
 
 fn ms(d: Duration) -> f64 {

@@ -18,6 +18,7 @@
 //! The Runtime API state machine is the IO-free `esb-runtime-api` crate; this binary owns the
 //! sockets, timers and processes.
 
+mod capture;
 mod cli;
 mod log;
 mod process;

@@ -4,20 +4,26 @@
 //! started, and it gets SIGKILL if esb-rie dies, so no runtime outlives its emulator.
 #![allow(unsafe_code)]
 
+use std::fs::File;
+use std::os::fd::{AsRawFd as _, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
 use std::process::{ExitStatus, Stdio};
 
 use tokio::process::{Child, Command};
 
+use crate::capture::Pipes;
 use crate::cli::Settings;
 
 /// Spawns the runtime with RIE's environment: everything esb-rie got, RIE's defaults where
-/// unset, and the Runtime API address and handler.
-pub fn spawn(settings: &Settings, runtime_api: &str) -> std::io::Result<Child> {
+/// unset, and the Runtime API address and handler. Its stdout and stderr come back as
+/// non-blocking pipes (see `capture`).
+pub fn spawn(settings: &Settings, runtime_api: &str) -> std::io::Result<(Child, Pipes)> {
     let mut cmd = Command::new(&settings.command[0]);
     cmd.args(&settings.command[1..])
         .current_dir(&settings.cwd)
         .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .process_group(0);
     let defaults = [
         ("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/Functions"),
@@ -51,7 +57,27 @@ pub fn spawn(settings: &Settings, runtime_api: &str) -> std::io::Result<Child> {
             Ok(())
         });
     }
-    cmd.spawn()
+    let mut child = cmd.spawn()?;
+    let (Some(out), Some(err)) = (child.stdout.take(), child.stderr.take()) else {
+        return Err(std::io::Error::other(
+            "runtime started without its output pipes",
+        ));
+    };
+    let out = nonblocking(out.into_owned_fd()?)?;
+    let err = nonblocking(err.into_owned_fd()?)?;
+    Ok((child, Pipes::new(out, err)?))
+}
+
+fn nonblocking(fd: OwnedFd) -> std::io::Result<File> {
+    // SAFETY: fcntl on a descriptor this function owns; no memory is involved.
+    let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
+    if flags < 0
+        // SAFETY: as above.
+        || unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0
+    {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(File::from(fd))
 }
 
 /// SIGKILLs the runtime's process group (the runtime is its leader).

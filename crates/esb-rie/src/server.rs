@@ -27,10 +27,13 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
+use crate::capture::{self, Capture, Pipes};
 use crate::cli::Settings;
 use crate::{log, process};
 
-type Caller = oneshot::Sender<Outcome>;
+/// The outcome, and the invocation's log lines when the caller asked for `Tail`.
+type Finished = (Outcome, Option<Vec<u8>>);
+type Caller = oneshot::Sender<Finished>;
 type Waiter = oneshot::Sender<Invocation>;
 type Body = Full<Bytes>;
 
@@ -43,6 +46,7 @@ pub struct Shared {
     timeout: Duration,
     machine: Mutex<Machine<Caller, Waiter>>,
     procs: Mutex<Procs>,
+    capture: Arc<Capture>,
 }
 
 /// The runtime process of the current generation.
@@ -54,6 +58,8 @@ struct Procs {
     kill_pending: Option<u64>,
     spawned_at: Option<Instant>,
     init_duration: Option<Duration>,
+    /// The current generation's stdout/stderr, drained when a kept invocation completes.
+    pipes: Option<Pipes>,
 }
 
 impl Shared {
@@ -65,6 +71,7 @@ impl Shared {
             timeout: Duration::from_secs(settings.timeout_secs),
             machine: Mutex::new(Machine::new(settings.timeout_secs)),
             procs: Mutex::new(Procs::default()),
+            capture: Arc::new(Capture::default()),
             settings,
         })
     }
@@ -77,6 +84,18 @@ impl Shared {
 
     fn procs(&self) -> MutexGuard<'_, Procs> {
         self.procs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Hands `request_id`'s kept log lines over, after taking what the runtime already wrote.
+    fn finish_log(&self, request_id: &str) -> Option<Vec<u8>> {
+        if !self.capture.keeps(request_id) {
+            return None;
+        }
+        let pipes = self.procs().pipes.clone();
+        if let Some(pipes) = pipes {
+            capture::drain(&pipes, &self.capture);
+        }
+        self.capture.finish(request_id)
     }
 
     /// Kills the current runtime, for shutdown.
@@ -149,6 +168,8 @@ async fn invoke(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
     };
     let tenant_id = header(headers, "x-amz-tenant-id").map(str::to_owned);
     let trace_id = header(headers, "x-amzn-trace-id").map(str::to_owned);
+    // esb-rie extension (docs/esb-rie.md): AWS's RIE ignores the header.
+    let keep_log = header(headers, "x-amz-log-type") == Some("Tail");
     // RIE reads the whole body and silently truncates it to the payload limit.
     let payload = match read_body(req.into_body(), MAX_PAYLOAD_BYTES).await {
         Ok((body, _)) => body,
@@ -175,7 +196,11 @@ async fn invoke(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
         tracing::info!("ReserveFailed: invocation {in_flight} in progress, answering 429");
         return rendered(render::busy(in_flight), None);
     }
-    log::start(&request_id, &shared.settings.function_version);
+    let start = log::start(&request_id, &shared.settings.function_version);
+    if keep_log {
+        shared.capture.begin(&request_id);
+        shared.capture.push(start.as_bytes());
+    }
     let spawned = match reserved {
         Reserve::Spawn { generation } => {
             start_runtime(&shared, generation);
@@ -198,37 +223,50 @@ async fn invoke(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
         started,
         spawned,
     ));
-    let outcome = match waiter.await {
-        Ok(outcome) => outcome,
-        Err(e) => Outcome::RuntimeExit {
-            reason: format!("esb-rie internal error: {e}"),
-        },
+    let (outcome, log) = match waiter.await {
+        Ok(finished) => finished,
+        Err(e) => (
+            Outcome::RuntimeExit {
+                reason: format!("esb-rie internal error: {e}"),
+            },
+            None,
+        ),
     };
-    rendered(render::outcome(&request_id, outcome), Some(&request_id))
+    let mut res = rendered(render::outcome(&request_id, outcome), Some(&request_id));
+    if let Some(log) = log {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(capture::tail(&log));
+        insert(res.headers_mut(), "x-amz-log-result", &encoded);
+    }
+    res
 }
 
 async fn wait_outcome(
     shared: Arc<Shared>,
     request_id: String,
-    mut rx: oneshot::Receiver<Outcome>,
+    mut rx: oneshot::Receiver<Finished>,
     started: Instant,
     spawned: bool,
-) -> Outcome {
+) -> Finished {
     let deadline = tokio::time::Instant::from_std(started + shared.timeout);
-    let lost = || Outcome::RuntimeExit {
-        reason: "esb-rie lost the invocation".to_owned(),
+    let lost = || {
+        let outcome = Outcome::RuntimeExit {
+            reason: "esb-rie lost the invocation".to_owned(),
+        };
+        (outcome, None)
     };
-    let outcome = tokio::select! {
+    let (outcome, mut log) = tokio::select! {
         biased;
         done = &mut rx => done.unwrap_or_else(|_| lost()),
         () = tokio::time::sleep_until(deadline) => {
             let timed_out = shared.machine().timeout(&request_id);
             match timed_out {
                 Some(t) => {
+                    // Its lines up to now; the kill comes after.
+                    let log = shared.finish_log(&request_id);
                     if let Some(generation) = t.kill {
                         kill(&shared, generation);
                     }
-                    t.completed.outcome
+                    (t.completed.outcome, log)
                 }
                 // Finished in the same instant: the answer is already in the channel.
                 None => rx.await.unwrap_or_else(|_| lost()),
@@ -241,14 +279,17 @@ async fn wait_outcome(
     } else {
         None
     };
-    log::end_report(
+    let lines = log::end_report(
         &request_id,
         init,
         elapsed,
         &shared.settings.memory_mb,
         &outcome,
     );
-    outcome
+    if let Some(log) = log.as_mut() {
+        log.extend_from_slice(lines.as_bytes());
+    }
+    (outcome, log)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -324,7 +365,7 @@ async fn response(shared: &Shared, id: &str, req: Request<Incoming>) -> Response
             let done = shared.machine().response_too_large(id);
             return match done {
                 Ok(done) => {
-                    complete(done);
+                    complete(shared, done);
                     api_error(&ApiError::PayloadTooLarge)
                 }
                 Err(e) => api_error(&e),
@@ -338,7 +379,7 @@ async fn response(shared: &Shared, id: &str, req: Request<Incoming>) -> Response
     let done = shared.machine().response(id, body, content_type);
     match done {
         Ok(done) => {
-            complete(done);
+            complete(shared, done);
             accepted()
         }
         Err(e) => api_error(&e),
@@ -356,7 +397,7 @@ async fn error(shared: &Shared, id: &str, req: Request<Incoming>) -> Response<Bo
     let done = shared.machine().error(id, body, content_type, error_type);
     match done {
         Ok(done) => {
-            complete(done);
+            complete(shared, done);
             accepted()
         }
         Err(e) => api_error(&e),
@@ -378,9 +419,10 @@ async fn init_error(shared: &Shared, req: Request<Incoming>) -> Response<Body> {
     }
 }
 
-fn complete(done: Completed<Caller>) {
+fn complete(shared: &Shared, done: Completed<Caller>) {
+    let log = shared.finish_log(&done.request_id);
     // The caller may have hung up; its timeout task still logged END/REPORT.
-    let _ = done.caller.send(done.outcome);
+    let _ = done.caller.send((done.outcome, log));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -394,7 +436,14 @@ fn start_runtime(shared: &Arc<Shared>, generation: u64) {
         shared.settings.handler.as_deref().unwrap_or("")
     );
     match process::spawn(&shared.settings, &shared.runtime_api) {
-        Ok(mut child) => {
+        Ok((mut child, pipes)) => {
+            for stream in [capture::Stream::Stdout, capture::Stream::Stderr] {
+                tokio::spawn(capture::forward(
+                    pipes.clone(),
+                    stream,
+                    shared.capture.clone(),
+                ));
+            }
             let pid = child.id();
             let kill_now = {
                 let mut procs = shared.procs();
@@ -402,6 +451,7 @@ fn start_runtime(shared: &Arc<Shared>, generation: u64) {
                 procs.pid = pid;
                 procs.spawned_at = Some(Instant::now());
                 procs.init_duration = None;
+                procs.pipes = Some(pipes);
                 procs.kill_pending.take() == Some(generation)
             };
             if kill_now && let Some(pid) = pid {
@@ -434,7 +484,7 @@ fn runtime_exited(shared: &Arc<Shared>, generation: u64, reason: &str) {
     let exited = shared.machine().runtime_exited(generation, reason);
     drop(exited.dropped_waiter);
     if let Some(done) = exited.completed {
-        complete(done);
+        complete(shared, done);
     }
     if let Some(generation) = exited.spawn {
         start_runtime(shared, generation);

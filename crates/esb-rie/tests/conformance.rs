@@ -660,3 +660,56 @@ fn oversized_request_is_truncated_the_same_way() {
         esb.1.text()
     );
 }
+
+#[test]
+fn documented_difference_log_type_tail_returns_the_invocations_log() {
+    use base64::Engine as _;
+    let decode = |r: &Response| -> Option<String> {
+        let b64 = r.header("x-amz-log-result")?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .expect("X-Amz-Log-Result is base64");
+        Some(String::from_utf8(bytes).expect("the tail is UTF-8"))
+    };
+    let (esb, aws) = both(|emu| {
+        let env = Env::start(emu, Function::Python("handler.chatty"), 10);
+        let tail = [("X-Amz-Log-Type", "Tail")];
+        let first = env.invoke(&tail, br#"{"marker":"m-one"}"#);
+        let plain = env.invoke(&[], br#"{"marker":"m-plain"}"#);
+        let second = env.invoke(&tail, br#"{"marker":"m-two"}"#);
+        (first, plain, second, env.child.log())
+    });
+    // AWS's RIE ignores the header.
+    for r in [&aws.0, &aws.1, &aws.2] {
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("x-amz-log-result"), None);
+    }
+    let (first, plain, second, log) = esb;
+    assert_eq!((first.status, plain.status, second.status), (200, 200, 200));
+    assert_eq!(first.text(), aws.0.text());
+    assert_eq!(
+        plain.header("x-amz-log-result"),
+        None,
+        "only when asked for"
+    );
+    for (r, marker, other) in [(&first, "m-one", "m-two"), (&second, "m-two", "m-one")] {
+        let text = decode(r).expect("esb-rie answers Tail with X-Amz-Log-Result");
+        let id = r.header("x-amzn-requestid").unwrap();
+        assert!(
+            text.starts_with(&format!("START RequestId: {id} Version: $LATEST\n")),
+            "{text}"
+        );
+        assert!(text.contains(&format!("stdout says {marker}\n")), "{text}");
+        assert!(text.contains(&format!("stderr says {marker}\n")), "{text}");
+        assert!(text.contains(&format!("\nEND RequestId: {id}\n")), "{text}");
+        assert!(
+            text.contains(&format!("\nREPORT RequestId: {id}\t")),
+            "{text}"
+        );
+        assert!(text.ends_with("\t\n"), "REPORT is the last line: {text}");
+        assert!(!text.contains(other) && !text.contains("m-plain"), "{text}");
+    }
+    // The runtime's output still reaches esb-rie's own stdout/stderr.
+    assert!(log.contains("stdout says m-one\n"), "{log}");
+    assert!(log.contains("stderr says m-one\n"), "{log}");
+}

@@ -19,3 +19,12 @@ def sleep(event, context):
         ms = int(event["sleep_ms"])
     time.sleep(ms / 1000.0)
     return {"slept_ms": ms}
+
+
+def chatty(event, context):
+    """Prints a marker on stdout and another on stderr (for X-Amz-Log-Type: Tail), then answers."""
+    import sys
+    marker = event.get("marker", "no-marker") if isinstance(event, dict) else "no-marker"
+    print(f"stdout says {marker}")
+    print(f"stderr says {marker}", file=sys.stderr)
+    return {"marker": marker}
