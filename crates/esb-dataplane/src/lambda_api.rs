@@ -9,6 +9,7 @@
 use std::borrow::Cow;
 use std::time::Duration;
 
+use base64::Engine as _;
 use esb_http1::{BodyFraming, Connection, Method, RequestHead};
 use esb_invoke::{
     ClientContext, InvocationType, InvokeError, LogType, SyncOutcome, ThrottleReason,
@@ -31,6 +32,7 @@ struct Resolved {
     function: FunctionId,
     timeout: Duration,
     kind: InvocationType,
+    log_type: LogType,
     client_context: Option<ClientContext>,
 }
 
@@ -69,8 +71,7 @@ fn resolve(w: &Worker, head: &RequestHead<'_, '_>, segment: &str) -> Result<Reso
     let text = |name| head.header(name).and_then(|v| std::str::from_utf8(v).ok());
     let target = esb_invoke::parse_target(segment, head.query.unwrap_or(""))?;
     let kind = InvocationType::parse(text("x-amz-invocation-type"))?;
-    // Validated for the caller's sake; see `run` for why `Tail` adds nothing yet.
-    LogType::parse(text("x-amz-log-type"))?;
+    let log_type = LogType::parse(text("x-amz-log-type"))?;
     let client_context = text("x-amz-client-context")
         .map(ClientContext::parse)
         .transpose()?;
@@ -99,6 +100,7 @@ fn resolve(w: &Worker, head: &RequestHead<'_, '_>, segment: &str) -> Result<Reso
         function,
         timeout,
         kind,
+        log_type,
         client_context,
     })
 }
@@ -157,6 +159,7 @@ pub async fn run(
         .iter()
         .map(|c| ("x-amz-client-context", c.base64.as_bytes()))
         .chain(trace_header(head).map(|v| ("x-amzn-trace-id", v)))
+        .chain((r.log_type == LogType::Tail).then_some(("x-amz-log-type", &b"Tail"[..])))
         .collect();
     let called = call_function(
         w,
@@ -247,6 +250,13 @@ fn answer_sync(
     connection: Connection,
 ) -> Result<(), RequestError> {
     let id = ctx.id();
+    let log = match &called {
+        Ok(invoked) if r.log_type == LogType::Tail => invoked
+            .log_result
+            .as_deref()
+            .and_then(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok()),
+        _ => None,
+    };
     let (function_error, payload): (bool, Cow<'_, [u8]>) = match called {
         Ok(invoked) if invoked.status == 200 || invoked.function_error => (
             esb_event::is_function_error(invoked.function_error, answer),
@@ -300,11 +310,16 @@ fn answer_sync(
     let outcome = SyncOutcome {
         function_error,
         executed_version: "$LATEST",
-        log: b"",
+        log: log.as_deref().unwrap_or_default(),
     };
-    // `X-Amz-Log-Type: Tail` gets no `X-Amz-Log-Result`: the RIE does not hand an invocation's
-    // log lines back, and an empty or made-up tail would mislead.
-    let (status, headers) = esb_invoke::success_head(r.kind, LogType::None, Some(&outcome));
+    // The tail comes from esb-rie (docs/esb-rie.md); AWS's RIE sends none, and then there is no
+    // `X-Amz-Log-Result` at all rather than an empty or made-up one.
+    let log_type = if log.is_some() {
+        LogType::Tail
+    } else {
+        LogType::None
+    };
+    let (status, headers) = esb_invoke::success_head(r.kind, log_type, Some(&outcome));
     write(out, ctx, status, &headers, &payload, settle(w, connection));
     Ok(())
 }

@@ -57,6 +57,9 @@ pub struct Invoked {
     pub status: u16,
     /// `X-Amz-Function-Error` was present (esb-rie and Lambda's Invoke API set it).
     pub function_error: bool,
+    /// `X-Amz-Log-Result` (base64), which esb-rie sends only when asked with `X-Amz-Log-Type:
+    /// Tail`; so this allocates only then.
+    pub log_result: Option<String>,
 }
 
 /// The per-core connection pool.
@@ -216,14 +219,25 @@ impl Upstream {
                 Ok(Some(head)) => {
                     let status = head.status;
                     let function_error = head.header("x-amz-function-error").is_some();
+                    let log_result = head
+                        .header("x-amz-log-result")
+                        .and_then(|v| std::str::from_utf8(v).ok())
+                        .map(str::to_owned);
                     let keep_alive = head.keep_alive;
                     let framing = head.framing;
                     let head_len = head.head_len;
-                    break Ok((status, function_error, keep_alive, framing, head_len));
+                    break Ok((
+                        status,
+                        function_error,
+                        log_result,
+                        keep_alive,
+                        framing,
+                        head_len,
+                    ));
                 }
             }
         };
-        let (status, function_error, keep_alive, framing, head_len) = match result {
+        let (status, function_error, log_result, keep_alive, framing, head_len) = match result {
             Ok(v) => v,
             Err(e) => {
                 *scratch = buf;
@@ -245,6 +259,7 @@ impl Upstream {
         Ok(Invoked {
             status,
             function_error,
+            log_result,
         })
     }
 }

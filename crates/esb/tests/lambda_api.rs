@@ -6,6 +6,9 @@ mod support;
 
 use std::path::PathBuf;
 use std::process::Command;
+use std::time::Duration;
+
+use esb_testkit::{Child, free_port, wait_for_port};
 
 use serde_json::{Value, json};
 use support::{DRIVERS, Esb, Rie, Setup};
@@ -149,9 +152,79 @@ fn boto3_invokes_functions_and_gets_botocore_errors() {
         // A runtime that dies mid-invocation: Lambda's 200 + Unhandled.
         assert_eq!(r[9]["StatusCode"], 200, "{r:?}");
         assert_eq!(r[9]["FunctionError"], "Unhandled");
-        // Tail is accepted; esb-rie returns no log lines, so there is no LogResult.
+        // Tail: esb-rie hands the invocation's log lines back (the echo prints none itself).
         assert_eq!(r[10]["StatusCode"], 200, "{r:?}");
-        assert_eq!(r[10]["LogResult"], Value::Null);
+        let tail = decode_log(&r[10]);
+        assert!(tail.starts_with("START RequestId: "), "{tail}");
+        assert!(tail.contains("\nREPORT RequestId: "), "{tail}");
+        assert_eq!(r[0]["LogResult"], Value::Null, "only when asked for");
+    }
+}
+
+/// `LogResult`, base64-decoded.
+fn decode_log(r: &Value) -> String {
+    use base64::Engine as _;
+    let b64 = r["LogResult"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no LogResult: {r}"));
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .expect("LogResult is base64");
+    String::from_utf8(bytes).expect("LogResult is UTF-8")
+}
+
+/// esb-rie running `tests/functions/python/handler.<handler>` on a free port.
+fn python_rie(handler: &str) -> (u16, Child) {
+    let port = free_port();
+    let mut cmd = Command::new(esb_testkit::cargo_bin("esb-rie", "esb-rie"));
+    cmd.arg("--runtime-interface-emulator-address")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--runtime-api-address")
+        .arg(format!("127.0.0.1:{}", free_port()))
+        .arg(esb_testkit::install::awslambdaric_python())
+        .args(["-m", "awslambdaric", handler])
+        .current_dir(esb_testkit::workspace_root().join("tests/functions/python"));
+    let child = Child::spawn("python-rie", cmd).unwrap();
+    if let Err(e) = wait_for_port(port, Duration::from_secs(30)) {
+        panic!("python RIE did not listen: {e}\n{}", child.log());
+    }
+    (port, child)
+}
+
+#[test]
+fn boto3_log_type_tail_returns_the_functions_output_and_report() {
+    let rie = Rie::start();
+    let (port, child) = python_rie("handler.chatty");
+    let setup = Setup::new("epoll").rie(rie.port).functions(&format!(
+        "  chatty:\n    runtime: endpoint\n    endpoint: \"http://127.0.0.1:{port}\"\n    timeout: 10\n"
+    ));
+    let esb = Esb::start(&setup);
+    let calls = json!([
+        {"FunctionName": "chatty", "Payload": "{\"marker\": \"tail-one\"}", "LogType": "Tail"},
+        {"FunctionName": "chatty", "Payload": "{\"marker\": \"quiet\"}"},
+        {"FunctionName": "chatty", "Payload": "{\"marker\": \"tail-two\"}", "LogType": "Tail"},
+    ]);
+    let r = boto3(&esb, "dummy", "dummy", &calls);
+    for x in &r {
+        assert_eq!(
+            x["StatusCode"],
+            200,
+            "{r:?}\n{}\n{}",
+            esb.log(),
+            child.log()
+        );
+    }
+    assert_eq!(r[1]["LogResult"], Value::Null, "None is the default");
+    for (x, marker, other) in [
+        (&r[0], "tail-one", "tail-two"),
+        (&r[2], "tail-two", "tail-one"),
+    ] {
+        let tail = decode_log(x);
+        assert!(tail.starts_with("START RequestId: "), "{tail}");
+        assert!(tail.contains(&format!("stdout says {marker}\n")), "{tail}");
+        assert!(tail.contains(&format!("stderr says {marker}\n")), "{tail}");
+        assert!(tail.contains("\nREPORT RequestId: "), "{tail}");
+        assert!(!tail.contains(other) && !tail.contains("quiet"), "{tail}");
     }
 }
 
