@@ -331,12 +331,15 @@ def callgrind(out, meta):
     for line in open(path) if os.path.exists(path) else []:
         name, i1, i2, m = line.split()
         per = (int(i2) - int(i1)) / int(m)
-        figures[f"{name}_instructions_per_request"] = round(per)
+        figures[f"{name.replace('-', '_')}_instructions_per_request"] = round(per)
         rows.append(f"| {name} | {int(i1):,} | {int(i2):,} | {m} | {per:,.0f} |")
     figures["esb_vs_haproxy_instructions"] = ratio(figures.get("esb_instructions_per_request"),
                                                    figures.get("haproxy_instructions_per_request"))
     figures["esb_vs_nginx_instructions"] = ratio(figures.get("esb_instructions_per_request"),
                                                  figures.get("nginx_instructions_per_request"))
+    if "esb_instructions_per_request" in figures and "esb_noauth_instructions_per_request" in figures:
+        figures["esb_token_check_instructions"] = (figures["esb_instructions_per_request"]
+                                                   - figures["esb_noauth_instructions_per_request"])
     blocked = meta.get("esb_blocked") or None
     summary = {"scenario": "callgrind", "status": "ok" if not blocked else "partial", "esb_blocked": blocked,
                "figures": figures, "settings": meta}

@@ -103,9 +103,12 @@ spawn() {
     PIDS+=("$SPAWNED")
 }
 
-# Stops one process this script started.
+# Stops one process this script started: SIGTERM, then SIGKILL after 5 s (esb drains requests
+# in flight, and under valgrind that can take a long time).
 stop() {
     kill "$1" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$1" 2>/dev/null || true
     wait "$1" 2>/dev/null || true
 }
 
@@ -307,8 +310,12 @@ cert = "$OUT/conf/cert.pem"
 key = "$OUT/conf/key.pem"
 
 EOF
-    # The auth section (api key, demo user) is the example config's.
-    sed -n '/^\[auth\]/,$p' "$ROOT/config/esb.toml" >>"$dir/esb.toml"
+    # The auth section (api key, demo user) is the example config's, with a signing key from a
+    # file so that tokens outlive one esb process.
+    [ -f "$OUT/conf/jwt.pem" ] ||
+        openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$OUT/conf/jwt.pem" 2>/dev/null
+    sed -n '/^\[auth\]/,$p' "$ROOT/config/esb.toml" |
+        sed "/^\[auth\]/a rsa_private_key = \"$OUT/conf/jwt.pem\"" >>"$dir/esb.toml"
     printf '%s\n' "$functions" >"$dir/functions.yml"
     printf '%s\n' "$routes" >"$dir/routing.yml"
 }
@@ -346,6 +353,8 @@ write_esb_endpoints_conf() {
     for i in "${!RIE_PORTS[@]}"; do
         functions+=$'\n'"  echo$i:"$'\n'"    runtime: endpoint"$'\n'"    endpoint: \"http://127.0.0.1:${RIE_PORTS[$i]}\""$'\n'"    timeout: 30"
         routes+=$'\n'"  - path: \"/e$i/{proxy+}\""$'\n'"    method: ANY"$'\n'"    function: echo$i"$'\n'"    auth: cognito"
+        # The same function without auth, so callgrind can tell the token check's share.
+        routes+=$'\n'"  - path: \"/n$i/{proxy+}\""$'\n'"    method: ANY"$'\n'"    function: echo$i"$'\n'"    auth: none"
         ESB_URLS+=("https://127.0.0.1:$ESB_PORT/e$i/bench?sleep_ms=$sleep_ms")
     done
     write_esb_config "$OUT/conf/esb" "$functions" "$routes"
@@ -555,9 +564,9 @@ scenario_docker_warm() {
 # the counters are zeroed after a warm-up, then read after M and after 2M more requests on a new
 # connection each; (I(2M) - I(M)) / M leaves out start-up, the TLS handshake and connection setup.
 callgrind_one() {
-    local name=$1 port=$2 ; shift 2
-    local targs=($1); shift
-    local pid=$1
+    local name=$1 port=$2 pid=$3
+    shift 3
+    local targs=("$@")
     local m=200 rate=40
     [ "$QUICK" = 1 ] && m=100
     # Under valgrind servers start slowly.
@@ -598,22 +607,32 @@ scenario_callgrind() {
     write_haproxy_conf
     spawn haproxy-vg "${vg[@]}" --callgrind-out-file="$OUT/callgrind/haproxy.out.%p" \
         haproxy -db -f "$OUT/conf/haproxy.cfg"
-    callgrind_one haproxy "$HAPROXY_PORT" \
-        "--url https://127.0.0.1:$HAPROXY_PORT$INVOKE_PATH --method POST --body-file $event" "$SPAWNED"
+    callgrind_one haproxy "$HAPROXY_PORT" "$SPAWNED" \
+        --url "https://127.0.0.1:$HAPROXY_PORT$INVOKE_PATH" --method POST --body-file "$event"
     stop "$SPAWNED"
     write_nginx_conf
     # One process, so callgrind sees the worker.
     sed -i 's/^daemon off;/daemon off;\nmaster_process off;/' "$OUT/conf/nginx.conf"
     spawn nginx-vg "${vg[@]}" --callgrind-out-file="$OUT/callgrind/nginx.out.%p" \
         /usr/sbin/nginx -c "$OUT/conf/nginx.conf" -p "$OUT/nginx"
-    callgrind_one nginx "$NGINX_PORT" \
-        "--url https://127.0.0.1:$NGINX_PORT$INVOKE_PATH --method POST --body-file $event" "$SPAWNED"
+    callgrind_one nginx "$NGINX_PORT" "$SPAWNED" \
+        --url "https://127.0.0.1:$NGINX_PORT$INVOKE_PATH" --method POST --body-file "$event"
     stop "$SPAWNED"
     if start_esb_endpoints 0; then
+        # Logging in under valgrind (argon2) takes longer than any sane timeout: log in to the
+        # native esb, whose RSA key (a file, see write_esb_config) the valgrind one shares.
+        local token
+        token=$(curl -fsS -k --max-time 10 -X POST "https://127.0.0.1:$ESB_PORT/user/auth/v1" \
+            -H "x-api-key: $API_KEY" -H 'content-type: application/x-amz-json-1.1' -d "$LOGIN_BODY" |
+            $PY -c 'import json,sys; print(json.load(sys.stdin)["AuthenticationResult"]["IdToken"])')
         stop "$ESB_PID"
         spawn esb-vg "${vg[@]}" --callgrind-out-file="$OUT/callgrind/esb.out.%p" \
             "$BIN/esb" serve --config "$OUT/conf/esb/esb.toml"
-        callgrind_one esb "$ESB_PORT" "--url ${ESB_URLS[0]} --login-url https://127.0.0.1:$ESB_PORT/user/auth/v1 --login-header x-api-key:$API_KEY --login-body $LOGIN_BODY" "$SPAWNED"
+        callgrind_one esb "$ESB_PORT" "$SPAWNED" --url "${ESB_URLS[0]}" -H "authorization: Bearer $token"
+        stop "$SPAWNED"
+        spawn esb-noauth-vg "${vg[@]}" --callgrind-out-file="$OUT/callgrind/esb-noauth.out.%p" \
+            "$BIN/esb" serve --config "$OUT/conf/esb/esb.toml"
+        callgrind_one esb-noauth "$ESB_PORT" "$SPAWNED" --url "${ESB_URLS[0]/\/e0\///n0/}"
         stop "$SPAWNED"
     else
         log "esb part blocked: $ESB_BLOCKED"
