@@ -237,6 +237,72 @@ pub fn token_event(token: &str, method_arn: &str) -> Vec<u8> {
     .expect("literal JSON serializes")
 }
 
+/// Which REQUEST authorizer event to build (aws-compat §4.2, §4.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestShape {
+    /// REST: the proxy request shape plus `type` and `methodArn`.
+    Rest,
+    /// HTTP API, payload format 1.0: the REST shape plus `version`, and the identity values
+    /// comma-joined as `identitySource` and `authorizationToken`.
+    HttpV1,
+    /// HTTP API, payload format 2.0: the 2.0 request shape plus `type`, `routeArn` and the
+    /// identity values as the `identitySource` list.
+    HttpV2,
+}
+
+/// A REQUEST authorizer's event, made from the proxy event of the same request (1.0 for
+/// [`RequestShape::Rest`] and [`RequestShape::HttpV1`], 2.0 for [`RequestShape::HttpV2`]): the
+/// authorizer sees the request without its body, and no `requestContext.authorizer` yet.
+pub fn request_event(
+    proxy_event: &[u8],
+    shape: RequestShape,
+    arn: &str,
+    identity: &[String],
+) -> Result<Vec<u8>, serde_json::Error> {
+    let mut event: Map<String, Value> = serde_json::from_slice(proxy_event)?;
+    event.remove("body");
+    event.remove("isBase64Encoded");
+    if let Some(Value::Object(rc)) = event.get_mut("requestContext") {
+        rc.remove("authorizer");
+    }
+    event.insert("type".into(), json!("REQUEST"));
+    match shape {
+        RequestShape::Rest => {
+            event.insert("methodArn".into(), json!(arn));
+        }
+        RequestShape::HttpV1 => {
+            let joined = identity.join(",");
+            event.insert("methodArn".into(), json!(arn));
+            event.insert("version".into(), json!("1.0"));
+            event.insert("identitySource".into(), json!(joined));
+            event.insert("authorizationToken".into(), json!(joined));
+        }
+        RequestShape::HttpV2 => {
+            event.insert("version".into(), json!("2.0"));
+            event.insert("routeArn".into(), json!(arn));
+            event.insert("identitySource".into(), json!(identity));
+        }
+    }
+    serde_json::to_vec(&event)
+}
+
+/// The percent-decoded value of query parameter `name` in a raw query string (the last one when
+/// it repeats, as `queryStringParameters` keeps it), for `method.request.querystring.X`.
+pub fn query_value(raw_query: &str, name: &str) -> Option<String> {
+    raw_query
+        .split('&')
+        .filter_map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_encoding::percent_decode_str(k).decode_utf8_lossy() == name).then_some(v)
+        })
+        .next_back()
+        .map(|v| {
+            percent_encoding::percent_decode_str(v)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+}
+
 impl Allowed {
     /// `requestContext.authorizer` for the integration's event format: REST (1.0) gets the
     /// context keys beside `principalId` and `integrationLatency`; HTTP API 2.0 gets

@@ -302,3 +302,69 @@ fn cached_policies_are_reevaluated_per_method() {
 
     assert_eq!(invocations, 1);
 }
+
+#[test]
+fn request_events_keep_the_request_and_drop_body_and_authorizer() {
+    let v1 = json!({
+        "resource": "/items/{id}", "path": "/items/7", "httpMethod": "GET",
+        "headers": {"x-tenant": "ok-a"}, "multiValueHeaders": {"x-tenant": ["ok-a"]},
+        "queryStringParameters": {"q": "1"}, "multiValueQueryStringParameters": {"q": ["1"]},
+        "pathParameters": {"id": "7"}, "stageVariables": null,
+        "requestContext": {"stage": "prod", "authorizer": {"claims": null}},
+        "body": "secret", "isBase64Encoded": false,
+    });
+    let arn = "arn:aws:execute-api:us-east-1:1:api/prod/GET/items/7";
+    let ids = ["ok-a".to_string(), "1".to_string()];
+    let raw = serde_json::to_vec(&v1).unwrap();
+    let rest: Value =
+        serde_json::from_slice(&request_event(&raw, RequestShape::Rest, arn, &ids).unwrap())
+            .unwrap();
+    assert_eq!(rest["type"], "REQUEST");
+    assert_eq!(rest["methodArn"], arn);
+    assert_eq!(rest["headers"]["x-tenant"], "ok-a");
+    assert_eq!(rest["pathParameters"]["id"], "7");
+    assert_eq!(rest["requestContext"]["stage"], "prod");
+    for gone in ["body", "isBase64Encoded", "version", "identitySource"] {
+        assert!(rest.get(gone).is_none(), "{gone}: {rest}");
+    }
+    assert!(rest["requestContext"].get("authorizer").is_none());
+
+    let h1: Value =
+        serde_json::from_slice(&request_event(&raw, RequestShape::HttpV1, arn, &ids).unwrap())
+            .unwrap();
+    assert_eq!(h1["version"], "1.0");
+    assert_eq!(h1["identitySource"], "ok-a,1");
+    assert_eq!(h1["authorizationToken"], "ok-a,1");
+
+    let v2 = json!({
+        "version": "2.0", "routeKey": "GET /items/{id}", "rawPath": "/items/7",
+        "rawQueryString": "q=1", "cookies": ["a=b"], "headers": {"x-tenant": "ok-a"},
+        "queryStringParameters": {"q": "1"}, "pathParameters": {"id": "7"},
+        "requestContext": {"routeKey": "GET /items/{id}"}, "body": "x", "isBase64Encoded": false,
+    });
+    let raw = serde_json::to_vec(&v2).unwrap();
+    let h2: Value =
+        serde_json::from_slice(&request_event(&raw, RequestShape::HttpV2, arn, &ids).unwrap())
+            .unwrap();
+    assert_eq!(h2["version"], "2.0");
+    assert_eq!(h2["type"], "REQUEST");
+    assert_eq!(h2["routeArn"], arn);
+    assert_eq!(h2["identitySource"], json!(["ok-a", "1"]));
+    assert_eq!(h2["routeKey"], "GET /items/{id}");
+    assert_eq!(h2["cookies"], json!(["a=b"]));
+    assert!(h2.get("body").is_none() && h2.get("methodArn").is_none());
+    assert!(request_event(b"not json", RequestShape::Rest, arn, &ids).is_err());
+}
+
+#[test]
+fn query_values_are_decoded_and_the_last_one_wins() {
+    assert_eq!(
+        query_value("a=1&tenant=ok%2Dx&b", "tenant").as_deref(),
+        Some("ok-x")
+    );
+    assert_eq!(query_value("t=1&t=2", "t").as_deref(), Some("2"));
+    assert_eq!(query_value("b", "b").as_deref(), Some(""));
+    assert_eq!(query_value("ab=1", "a"), None);
+    assert_eq!(query_value("", "a"), None);
+    assert_eq!(query_value("my%20key=v", "my key").as_deref(), Some("v"));
+}
