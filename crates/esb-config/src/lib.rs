@@ -336,9 +336,9 @@ struct EsbToml {
     template: Option<template::TemplateToml>,
 }
 
-/// One `[[authorizers]]` entry. Defaults: `type = "TOKEN"`, identity source
-/// `method.request.header.Authorization` (TOKEN), `ttl_secs = 300` (0 disables caching, at most
-/// 3600), `payload_format = "1.0"`, `simple_responses = false`.
+/// One `[[authorizers]]` entry. Defaults: `type = "TOKEN"` (or `"REQUEST"`), identity source
+/// `method.request.header.Authorization` (TOKEN; REQUEST has none by default), `ttl_secs = 300`
+/// (0 disables caching, at most 3600), `payload_format = "1.0"`, `simple_responses = false`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AuthorizerToml {
@@ -429,13 +429,8 @@ fn authorizers(
                 a.name, a.function
             )));
         }
-        if a.kind == AuthorizerKindToml::Request {
-            return Err(at(format!(
-                "authorizer {:?}: REQUEST authorizers are not supported yet (use TOKEN)",
-                a.name
-            )));
-        }
-        let sources = if a.identity_sources.is_empty() {
+        let request = a.kind == AuthorizerKindToml::Request;
+        let sources = if a.identity_sources.is_empty() && !request {
             vec!["method.request.header.Authorization".to_string()]
         } else {
             a.identity_sources
@@ -449,11 +444,20 @@ fn authorizers(
                 ))
             })?);
         }
-        if !matches!(identity_sources[..], [IdentitySource::Header(_)]) {
+        if !request && !matches!(identity_sources[..], [IdentitySource::Header(_)]) {
             return Err(at(format!(
                 "authorizer {:?}: a TOKEN authorizer takes exactly one header identity source",
                 a.name
             )));
+        }
+        if request {
+            request_authorizer_rules(
+                &a.name,
+                &a.validation_expression,
+                a.ttl_secs,
+                &identity_sources,
+            )
+            .map_err(at)?;
         }
         if a.ttl_secs > 3600 {
             return Err(at(format!(
@@ -480,7 +484,11 @@ fn authorizers(
         out.push(AuthorizerSpec {
             name: a.name,
             function: FunctionName::new(a.function),
-            kind: AuthorizerKind::Token,
+            kind: if request {
+                AuthorizerKind::Request
+            } else {
+                AuthorizerKind::Token
+            },
             identity_sources,
             validation_expression: a.validation_expression,
             ttl: Duration::from_secs(a.ttl_secs),
@@ -489,6 +497,50 @@ fn authorizers(
         });
     }
     Ok(out)
+}
+
+/// The `context.X` identity sources esb can fill in (per request, from the route).
+pub const REQUEST_CONTEXT_SOURCES: [&str; 3] = ["httpMethod", "resourcePath", "routeKey"];
+
+/// What a REQUEST authorizer may not have: a token regex (TOKEN only), caching without an
+/// identity to key it on (API Gateway requires one), and sources esb has no value for.
+fn request_authorizer_rules(
+    name: &str,
+    validation_expression: &Option<String>,
+    ttl_secs: u64,
+    sources: &[IdentitySource],
+) -> Result<(), String> {
+    if validation_expression.is_some() {
+        return Err(format!(
+            "authorizer {:?}: validation_expression is for TOKEN authorizers only",
+            name
+        ));
+    }
+    if sources.is_empty() && ttl_secs > 0 {
+        return Err(format!(
+            "authorizer {:?}: a cached REQUEST authorizer needs identity_sources (its cache key); add some or set ttl_secs = 0",
+            name
+        ));
+    }
+    for s in sources {
+        match s {
+            IdentitySource::StageVariable(v) => {
+                return Err(format!(
+                    "authorizer {:?}: identity source stageVariables.{v}: esb has no stage variables",
+                    name
+                ));
+            }
+            IdentitySource::Context(c) if !REQUEST_CONTEXT_SOURCES.contains(&c.as_str()) => {
+                return Err(format!(
+                    "authorizer {:?}: identity source context.{c} is not one of context.{}",
+                    name,
+                    REQUEST_CONTEXT_SOURCES.join(", context.")
+                ));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 #[derive(Deserialize)]

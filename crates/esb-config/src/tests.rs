@@ -354,6 +354,70 @@ fn authorizers_are_declared_in_esb_toml_and_routes_may_use_them() {
 }
 
 #[test]
+fn request_authorizers_take_header_query_and_context_sources() {
+    let esb = format!(
+        "{ESB}\n[[authorizers]]\nname = \"tenants\"\nfunction = \"fixed\"\ntype = \"REQUEST\"\nidentity_sources = [\"$request.header.X-Tenant\", \"method.request.querystring.region\", \"context.routeKey\"]\npayload_format = \"2.0\"\nsimple_responses = true\n"
+    );
+    let c = Dir::new(&[
+        ("esb.toml", &esb),
+        ("functions.yml", FUNCTIONS),
+        ("routing.yml", "routes: []\n"),
+    ])
+    .load()
+    .unwrap();
+    let a = &c.authorizers[0];
+    assert_eq!(a.kind, esb_model::AuthorizerKind::Request);
+    assert_eq!(
+        a.identity_sources,
+        vec![
+            esb_model::IdentitySource::Header("X-Tenant".into()),
+            esb_model::IdentitySource::QueryString("region".into()),
+            esb_model::IdentitySource::Context("routeKey".into()),
+        ]
+    );
+    assert!(a.simple_responses);
+    assert_eq!(a.ttl, Duration::from_secs(300));
+
+    let uncached = format!(
+        "{ESB}\n[[authorizers]]\nname = \"r\"\nfunction = \"fixed\"\ntype = \"REQUEST\"\nttl_secs = 0\n"
+    );
+    let c = Dir::new(&[
+        ("esb.toml", &uncached),
+        ("functions.yml", FUNCTIONS),
+        ("routing.yml", "routes: []\n"),
+    ])
+    .load()
+    .unwrap();
+    assert!(c.authorizers[0].identity_sources.is_empty());
+
+    for (extra, why) in [
+        ("", "needs identity_sources"),
+        (
+            "identity_sources = [\"method.request.header.A\"]\nvalidation_expression = \"x\"\n",
+            "TOKEN authorizers only",
+        ),
+        (
+            "identity_sources = [\"stageVariables.A\"]\n",
+            "no stage variables",
+        ),
+        (
+            "identity_sources = [\"context.identity.sourceIp\"]\n",
+            "not one of context.httpMethod",
+        ),
+    ] {
+        let esb = format!(
+            "{ESB}\n[[authorizers]]\nname = \"r\"\nfunction = \"fixed\"\ntype = \"REQUEST\"\n{extra}"
+        );
+        check_err(
+            &[("esb.toml", &esb), ("functions.yml", FUNCTIONS)],
+            "esb.toml",
+            Some(5),
+            why,
+        );
+    }
+}
+
+#[test]
 fn docker_section_defaults_paths_and_errors() {
     let c = Dir::new(&[("esb.toml", "")]).load().unwrap();
     assert_eq!(c.docker, DockerConfig::default());
