@@ -28,14 +28,27 @@ pub struct RouteTarget {
 /// A TOKEN Lambda authorizer, ready to run.
 pub struct AuthorizerFront {
     pub name: String,
-    /// The header holding the token.
-    pub header: String,
-    pub check: esb_authorizer::TokenCheck,
+    pub identity: AuthorizerIdentity,
     pub function: FunctionId,
     pub timeout: Duration,
     pub format: esb_authorizer::ResponseFormat,
     /// How long a decision is cached per token per core; zero disables caching.
     pub ttl: Duration,
+}
+
+/// Where an authorizer's identity (and cache key) comes from, and which event it gets.
+pub enum AuthorizerIdentity {
+    /// TOKEN: one header, checked before invoking.
+    Token {
+        header: String,
+        check: esb_authorizer::TokenCheck,
+    },
+    /// REQUEST: every source must be present; the event is the request itself.
+    Request {
+        sources: Vec<esb_model::IdentitySource>,
+        /// The authorizer's payload format (REST authorizers are 1.0).
+        format: PayloadFormat,
+    },
 }
 
 /// Everything the request pipeline reads but never changes.
@@ -101,8 +114,27 @@ impl FrontDoor {
         let mut authorizers = Vec::with_capacity(cfg.authorizers.len());
         for a in &cfg.authorizers {
             let setup = |why: String| StartError::Setup(format!("authorizer {}: {why}", a.name));
-            let [esb_model::IdentitySource::Header(header)] = &a.identity_sources[..] else {
-                return Err(setup("a TOKEN authorizer needs one header".into()));
+            let identity = match a.kind {
+                esb_model::AuthorizerKind::Token => {
+                    let [esb_model::IdentitySource::Header(header)] = &a.identity_sources[..]
+                    else {
+                        return Err(setup("a TOKEN authorizer needs one header".into()));
+                    };
+                    AuthorizerIdentity::Token {
+                        header: header.clone(),
+                        check: esb_authorizer::TokenCheck::new(a.validation_expression.as_deref())
+                            .map_err(|e| setup(format!("validation_expression: {e}")))?,
+                    }
+                }
+                esb_model::AuthorizerKind::Request => {
+                    if a.identity_sources.is_empty() && !a.ttl.is_zero() {
+                        return Err(setup("caching needs identity sources".into()));
+                    }
+                    AuthorizerIdentity::Request {
+                        sources: a.identity_sources.clone(),
+                        format: a.payload_format,
+                    }
+                }
             };
             let f = cfg
                 .function(a.function.as_str())
@@ -112,9 +144,7 @@ impl FrontDoor {
                 .ok_or_else(|| setup("function not in the pool table".into()))?;
             authorizers.push(AuthorizerFront {
                 name: a.name.clone(),
-                header: header.clone(),
-                check: esb_authorizer::TokenCheck::new(a.validation_expression.as_deref())
-                    .map_err(|e| setup(format!("validation_expression: {e}")))?,
+                identity,
                 function,
                 timeout: f.timeout,
                 format: if a.simple_responses {

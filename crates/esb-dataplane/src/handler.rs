@@ -4,19 +4,20 @@
 //! Hot path. [`plan`] decides from the head alone, so refusals happen before any body byte is
 //! read; [`run`] does the work once the body is in and writes the whole answer into `out`.
 
+use std::borrow::Cow;
 use std::rc::Rc;
 use std::time::Duration;
 
 use esb_auth::{UserClaims, VerifiedToken};
 use esb_event::{Authorizer, RequestView, ResponseError};
 use esb_http1::{Connection, Method, RequestHead};
-use esb_model::{PayloadFormat, RouteAuth};
+use esb_model::{IdentitySource, PayloadFormat, RouteAuth};
 use esb_pool::{AcquireError, FunctionId, Outcome, StopReason};
 use esb_router::PathParams;
 use monoio::time::timeout;
 
 use crate::errors::{FunctionFailure, LoginFailure, RequestError};
-use crate::front::RouteTarget;
+use crate::front::{AuthorizerIdentity, RouteTarget};
 use crate::worker::Worker;
 
 pub use crate::ctx::RequestCtx;
@@ -108,8 +109,9 @@ pub fn plan<'w, 'b>(
     }))
 }
 
-/// Runs the route's Lambda authorizer, if it has one (aws-compat §4.1, §4.3): the token header
-/// is checked (401 without invoking when missing or not matching the validation regex), the
+/// Runs the route's Lambda authorizer, if it has one (aws-compat §4.1-§4.4): the token header
+/// or REQUEST identity sources are checked (401 without invoking when missing, or not matching
+/// the validation regex), the
 /// decision comes from this core's cache or from invoking the authorizer function through the
 /// pool, and the policy is evaluated for this request's method ARN. Runs before the body is read.
 pub async fn authorize<'w, 'b>(
@@ -131,8 +133,22 @@ pub async fn authorize<'w, 'b>(
         PayloadFormat::V2 => esb_authorizer::ApiKind::Http,
     };
     let refused = |r| RequestError::Authorizer(r, api);
-    let header = single(head, &a.header)?.and_then(|v| std::str::from_utf8(v).ok());
-    let token = a.check.check(header).map_err(refused)?;
+    let identity = match &a.identity {
+        AuthorizerIdentity::Token { header, check } => {
+            let header = single(head, header)?.and_then(|v| std::str::from_utf8(v).ok());
+            Identity::Token(check.check(header).map_err(refused)?)
+        }
+        AuthorizerIdentity::Request { sources, format } => {
+            let values =
+                esb_authorizer::identity_values(sources, |s| identity_value(&inv, head, s))
+                    .map_err(refused)?;
+            Identity::Request(values, *format)
+        }
+    };
+    let key: Cow<'_, str> = match &identity {
+        Identity::Token(token) => Cow::Borrowed(token),
+        Identity::Request(values, _) => Cow::Owned(esb_authorizer::cache_key(values)),
+    };
     let stage = match inv.target.format {
         PayloadFormat::V1 => front.stage.as_str(),
         PayloadFormat::V2 => "$default",
@@ -154,12 +170,17 @@ pub async fn authorize<'w, 'b>(
             .decisions
             .entry(idx)
             .or_insert_with(|| esb_authorizer::DecisionCache::new(a.ttl, DECISIONS_PER_AUTHORIZER))
-            .get(token, now)
+            .get(&key, now)
     };
     let (grant, latency_ms) = match cached {
         Some(g) => (g, 0),
         None => {
-            let event = esb_authorizer::token_event(token, &arn);
+            let event = match &identity {
+                Identity::Token(token) => esb_authorizer::token_event(token, &arn),
+                Identity::Request(values, format) => {
+                    request_event(w, &inv, head, ctx, &arn, values, *format)?
+                }
+            };
             let mut scratch = w.buffers.take();
             let mut answer = w.buffers.take();
             let called = call_function(
@@ -203,7 +224,7 @@ pub async fn authorize<'w, 'b>(
             if !a.ttl.is_zero()
                 && let Some(cache) = w.local.borrow_mut().decisions.get_mut(&idx)
             {
-                cache.insert(token.to_string(), grant.clone(), now);
+                cache.insert(key.into_owned(), grant.clone(), now);
             }
             (grant, now.elapsed().as_millis() as u64)
         }
@@ -211,6 +232,87 @@ pub async fn authorize<'w, 'b>(
     let allowed = grant.decide(&arn).map_err(refused)?;
     inv.lambda = Some((allowed, latency_ms));
     Ok(Plan::Invoke(inv))
+}
+
+/// A Lambda authorizer's identity for one request.
+enum Identity<'b> {
+    Token(&'b str),
+    /// The identity sources' values, and the authorizer's payload format.
+    Request(Vec<String>, PayloadFormat),
+}
+
+/// One REQUEST identity source's value (`None` when the request lacks it): a header's values
+/// comma-joined, the last value of a query parameter, or a fact about the route.
+fn identity_value(
+    inv: &Invoke<'_, '_>,
+    head: &RequestHead<'_, '_>,
+    source: &IdentitySource,
+) -> Option<String> {
+    match source {
+        IdentitySource::Header(name) => {
+            let mut joined: Option<String> = None;
+            for h in head
+                .headers
+                .iter()
+                .filter(|h| h.name.eq_ignore_ascii_case(name))
+            {
+                let v = String::from_utf8_lossy(h.value);
+                match &mut joined {
+                    Some(j) => {
+                        j.push(',');
+                        j.push_str(&v);
+                    }
+                    None => joined = Some(v.into_owned()),
+                }
+            }
+            joined
+        }
+        IdentitySource::QueryString(name) => {
+            esb_authorizer::query_value(head.query.unwrap_or(""), name)
+        }
+        IdentitySource::Context(c) => match c.as_str() {
+            "httpMethod" => Some(head.method.as_str().to_string()),
+            "resourcePath" => Some(inv.resource.to_string()),
+            "routeKey" => Some(format!("{} {}", inv.route_method, inv.resource)),
+            _ => None,
+        },
+        // esb has no stage variables (esb-config refuses them as identity sources).
+        IdentitySource::StageVariable(_) => None,
+    }
+}
+
+/// A REQUEST authorizer's event: the request as the integration would see it (in the
+/// authorizer's payload format, without the body), plus the ARN and identity.
+fn request_event(
+    w: &Worker,
+    inv: &Invoke<'_, '_>,
+    head: &RequestHead<'_, '_>,
+    ctx: &RequestCtx,
+    arn: &str,
+    identity: &[String],
+    format: PayloadFormat,
+) -> Result<Vec<u8>, RequestError> {
+    use esb_authorizer::RequestShape;
+    let shape = match (format, inv.target.format) {
+        (PayloadFormat::V2, _) => RequestShape::HttpV2,
+        (PayloadFormat::V1, PayloadFormat::V2) => RequestShape::HttpV1,
+        (PayloadFormat::V1, PayloadFormat::V1) => RequestShape::Rest,
+    };
+    let mut proxy = w.buffers.take();
+    proxy.clear();
+    build_event(w, inv, head, ctx, b"", format, &mut proxy)?;
+    let event = esb_authorizer::request_event(&proxy, shape, arn, identity);
+    w.buffers.give(proxy);
+    event.map_err(|e| {
+        // esb-event wrote it, so this is esb's bug, never the caller's.
+        RequestError::Authorizer(
+            esb_authorizer::Refusal::Misconfigured(format!("REQUEST authorizer event: {e}")),
+            match inv.target.format {
+                PayloadFormat::V1 => esb_authorizer::ApiKind::Rest,
+                PayloadFormat::V2 => esb_authorizer::ApiKind::Http,
+            },
+        )
+    })
 }
 
 /// Cached decisions per authorizer per core.
@@ -293,7 +395,7 @@ async fn invoke(
     let mut event = w.buffers.take();
     let mut scratch = w.buffers.take();
     let mut answer = w.buffers.take();
-    let result = match build_event(w, &inv, head, ctx, body, &mut event) {
+    let result = match build_event(w, &inv, head, ctx, body, inv.target.format, &mut event) {
         Err(e) => Err(e),
         // Lambda's synchronous payload limit: API Gateway accepts 10 MB, the function 6 MB.
         Ok(()) if event.len() > MAX_EVENT_BYTES => Err(RequestError::EventTooLarge),
@@ -423,10 +525,11 @@ fn build_event(
     head: &RequestHead<'_, '_>,
     ctx: &RequestCtx,
     body: &[u8],
+    format: PayloadFormat,
     out: &mut Vec<u8>,
 ) -> Result<(), RequestError> {
     let front = &w.shared.front;
-    let v2 = inv.target.format == PayloadFormat::V2;
+    let v2 = format == PayloadFormat::V2;
     let domain = if front.domain_name.is_empty() {
         host_without_port(head.host.unwrap_or(""))
     } else {

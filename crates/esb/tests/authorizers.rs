@@ -1,7 +1,8 @@
-//! Lambda authorizers on routes of the real `esb` binary (aws-compat §4.1, §4.3): a Python
-//! TOKEN authorizer (awslambdaric under esb-rie) allowing `allow-*` tokens; its context reaches
-//! the function's event, refusals are API Gateway's 401/403/500, and cached decisions do not
-//! invoke it again within the TTL.
+//! Lambda authorizers on routes of the real `esb` binary (aws-compat §4.1-§4.4): a Python
+//! TOKEN authorizer (awslambdaric under esb-rie) allowing `allow-*` tokens and a REQUEST one
+//! allowing `x-tenant: ok-*` (IAM policy on REST, simple responses on HTTP API 2.0); their
+//! context reaches the function's event, refusals are API Gateway's 401/403/500, and cached
+//! decisions do not invoke them again within the TTL.
 
 mod support;
 
@@ -13,8 +14,9 @@ use esb_testkit::{Child, free_port, wait_for_port};
 use serde_json::json;
 use support::{Esb, Rie, Setup};
 
-/// esb-rie running `tests/functions/python/authorizer.py`, logging tokens to `log`.
-fn authorizer_rie(log: &Path) -> (u16, Child) {
+/// esb-rie running `tests/functions/python/<handler>` (`authorizer.handler` logs tokens,
+/// `request_authorizer.handler` events, one per line to `log`).
+fn authorizer_rie(log: &Path, handler: &str) -> (u16, Child) {
     let port = free_port();
     let mut cmd = Command::new(esb_testkit::cargo_bin("esb-rie", "esb-rie"));
     cmd.arg("--runtime-interface-emulator-address")
@@ -22,7 +24,7 @@ fn authorizer_rie(log: &Path) -> (u16, Child) {
         .arg("--runtime-api-address")
         .arg(format!("127.0.0.1:{}", free_port()))
         .arg(esb_testkit::install::awslambdaric_python())
-        .args(["-m", "awslambdaric", "authorizer.handler"])
+        .args(["-m", "awslambdaric", handler])
         .current_dir(esb_testkit::workspace_root().join("tests/functions/python"))
         .env("AUTHORIZER_LOG", log);
     let child = Child::spawn("authorizer-rie", cmd).unwrap();
@@ -45,7 +47,7 @@ fn a_token_authorizer_allows_denies_and_caches_per_token() {
     let rie = Rie::start();
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("tokens.log");
-    let (auth_port, auth_child) = authorizer_rie(&log);
+    let (auth_port, auth_child) = authorizer_rie(&log, "authorizer.handler");
     let setup = Setup::new("epoll")
         .rie(rie.port)
         .functions(&format!(
@@ -132,4 +134,142 @@ fn a_token_authorizer_allows_denies_and_caches_per_token() {
         invocations(&log),
         ["allow-alice", "mallory", "unauthorized", "broken", "broken"]
     );
+}
+
+fn events(log: &Path) -> Vec<serde_json::Value> {
+    invocations(log)
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn request_authorizers_allow_by_header_cache_per_identity_and_refuse_missing_sources() {
+    let rie = Rie::start();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("events.log");
+    let (auth_port, auth_child) = authorizer_rie(&log, "request_authorizer.handler");
+    let setup = Setup::new("epoll")
+        .rie(rie.port)
+        .functions(&format!(
+            "  auth:\n    runtime: endpoint\n    endpoint: \"http://127.0.0.1:{auth_port}\"\n    timeout: 10\n"
+        ))
+        .toml(concat!(
+            "[[authorizers]]\nname = \"tenants\"\nfunction = \"auth\"\ntype = \"REQUEST\"\n",
+            "identity_sources = [\"method.request.header.X-Tenant\"]\nttl_secs = 300\n",
+            "[[authorizers]]\nname = \"tenants_v2\"\nfunction = \"auth\"\ntype = \"REQUEST\"\n",
+            "identity_sources = [\"$request.header.X-Tenant\", \"$request.querystring.region\"]\n",
+            "payload_format = \"2.0\"\nsimple_responses = true\nttl_secs = 300\n",
+        ))
+        .routes(concat!(
+            "  - path: \"/rest/{id}\"\n    method: ANY\n    function: echo\n    auth: { authorizer: tenants }\n",
+            "  - path: \"/v2/{id}\"\n    method: GET\n    function: echo\n    auth: { authorizer: tenants_v2 }\n    payload_format: \"2.0\"\n",
+        ));
+    let esb = Esb::start(&setup);
+    let mut c = esb.connect();
+
+    // REST: allowed, the policy's principal and context reach requestContext.authorizer.
+    let r = c.request("GET", "/rest/7?x=1", &[("X-Tenant", "ok-acme")], b"");
+    assert_eq!(
+        r.status,
+        200,
+        "{}\n{}\n{}",
+        r.text(),
+        esb.log(),
+        auth_child.log()
+    );
+    let a = r.json()["event"]["requestContext"]["authorizer"].clone();
+    assert_eq!(a["principalId"], "tenant-ok-acme", "{a}");
+    assert_eq!(a["tenant"], "ok-acme");
+    // The REST REQUEST event: the request without its body, plus type and methodArn.
+    let seen = events(&log);
+    assert_eq!(seen.len(), 1);
+    let e = &seen[0];
+    assert_eq!(e["type"], "REQUEST", "{e}");
+    assert!(
+        e["methodArn"].as_str().unwrap().ends_with("/GET/rest/7"),
+        "{e}"
+    );
+    assert_eq!(e["resource"], "/rest/{id}");
+    assert_eq!(e["path"], "/rest/7");
+    assert_eq!(e["httpMethod"], "GET");
+    assert_eq!(e["pathParameters"]["id"], "7");
+    assert_eq!(e["queryStringParameters"]["x"], "1");
+    assert!(e.get("body").is_none() && e.get("version").is_none(), "{e}");
+
+    // Cached per identity: the same tenant on another method and path does not invoke again.
+    let r = c.request("POST", "/rest/8", &[("X-Tenant", "ok-acme")], b"{}");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(events(&log).len(), 1);
+    // Another identity is invoked; its explicit Deny is 403, and cached too.
+    for _ in 0..2 {
+        let r = c.request("GET", "/rest/7", &[("X-Tenant", "bad-corp")], b"");
+        assert_eq!(r.status, 403, "{}", r.text());
+        assert_eq!(
+            r.json(),
+            json!({"Message": "User is not authorized to access this resource with an explicit deny"})
+        );
+    }
+    assert_eq!(events(&log).len(), 2);
+    // A missing or empty identity source: 401 without invoking.
+    for headers in [&[][..], &[("X-Tenant", "")][..]] {
+        let r = c.request("GET", "/rest/7", headers, b"");
+        assert_eq!(
+            (r.status, r.json()),
+            (401, json!({"message": "Unauthorized"}))
+        );
+    }
+    assert_eq!(events(&log).len(), 2);
+
+    // HTTP API 2.0 with simple responses: any JSON context under authorizer.lambda.
+    let r = c.request("GET", "/v2/5?region=eu", &[("X-Tenant", "ok-acme")], b"");
+    assert_eq!(r.status, 200, "{}\n{}", r.text(), esb.log());
+    let lambda = r.json()["event"]["requestContext"]["authorizer"]["lambda"].clone();
+    assert_eq!(lambda["tenant"], "ok-acme", "{lambda}");
+    assert_eq!(lambda["tags"], json!(["a", "b"]));
+    assert_eq!(lambda["seen"]["routeKey"], "GET /v2/{id}");
+    let seen = events(&log);
+    assert_eq!(seen.len(), 3);
+    let e = &seen[2];
+    assert_eq!(
+        (&e["version"], &e["type"]),
+        (&json!("2.0"), &json!("REQUEST")),
+        "{e}"
+    );
+    assert!(
+        e["routeArn"]
+            .as_str()
+            .unwrap()
+            .ends_with("/$default/GET/v2/5"),
+        "{e}"
+    );
+    assert_eq!(e["identitySource"], json!(["ok-acme", "eu"]));
+    assert_eq!(e["routeKey"], "GET /v2/{id}");
+    assert_eq!(e["rawPath"], "/v2/5");
+    assert_eq!(e["rawQueryString"], "region=eu");
+    assert_eq!(e["queryStringParameters"]["region"], "eu");
+    assert_eq!(e["pathParameters"]["id"], "5");
+    assert!(
+        e.get("body").is_none() && e.get("methodArn").is_none(),
+        "{e}"
+    );
+
+    // The cache key is every identity source: same values → cached, another region → invoked.
+    let r = c.request("GET", "/v2/6?region=eu", &[("X-Tenant", "ok-acme")], b"");
+    assert_eq!(r.status, 200);
+    assert_eq!(events(&log).len(), 3);
+    let r = c.request("GET", "/v2/6?region=us", &[("X-Tenant", "ok-acme")], b"");
+    assert_eq!(r.status, 200);
+    assert_eq!(events(&log).len(), 4);
+    // isAuthorized false: HTTP API's 403.
+    let r = c.request("GET", "/v2/5?region=eu", &[("X-Tenant", "nope-x")], b"");
+    assert_eq!((r.status, r.json()), (403, json!({"message": "Forbidden"})));
+    assert_eq!(events(&log).len(), 5);
+    // A missing query identity source: 401 without invoking.
+    let r = c.request("GET", "/v2/5", &[("X-Tenant", "ok-acme")], b"");
+    assert_eq!(
+        (r.status, r.json()),
+        (401, json!({"message": "Unauthorized"}))
+    );
+    assert_eq!(events(&log).len(), 5);
 }
