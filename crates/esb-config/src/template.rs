@@ -2,9 +2,9 @@
 //! esb.toml, `esb serve --template`), and the files `esb generate` writes from one.
 //!
 //! esb-sam reads the template; this module adds what serving needs on top: errors as
-//! [`ConfigError`]s with the template's file and line, the parts the data plane cannot serve yet
-//! (REQUEST authorizers) refused or, with `skip_unsupported`, left out together with their routes,
-//! and the python interpreter taken from `ESB_PYTHON` the same way the generated files do.
+//! [`ConfigError`]s with the template's file and line, esb.toml's rules for REQUEST authorizers
+//! (an authorizer breaking them is refused or, with `skip_unsupported`, left out together with its
+//! routes), and the python interpreter taken from `ESB_PYTHON` the same way the generated files do.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -136,14 +136,25 @@ pub fn import(src: &TemplateSource) -> Result<Imported, ConfigError> {
     let mut imported =
         esb_sam::import_text(&text, &opts).map_err(|e| sam_error(&src.path, &text, &e))?;
 
-    // The data plane runs TOKEN authorizers only.
-    let refused: Vec<String> = imported
+    // REQUEST authorizers get the rules esb.toml's get: identity sources esb has no value for
+    // (stage variables, other `context.X`) are refused, or with skip_unsupported left out with
+    // their routes; so is caching without an identity (SAM refuses that one too).
+    let refused: Vec<(String, String)> = imported
         .authorizers
         .iter()
-        .filter(|a| a.kind != AuthorizerKind::Token)
-        .map(|a| a.name.clone())
+        .filter(|a| a.kind == AuthorizerKind::Request)
+        .filter_map(|a| {
+            crate::request_authorizer_rules(
+                &a.name,
+                &a.validation_expression,
+                a.ttl.as_secs(),
+                &a.identity_sources,
+            )
+            .err()
+            .map(|why| (a.name.clone(), why))
+        })
         .collect();
-    for name in refused {
+    for (name, why) in refused {
         let uses = |r: &RouteSpec| matches!(&r.auth, RouteAuth::Authorizer(n) if *n == name);
         let routes: Vec<String> = imported
             .routes
@@ -156,15 +167,13 @@ pub fn import(src: &TemplateSource) -> Result<Imported, ConfigError> {
                 &src.path,
                 find_line(&text, &[&format!("{name}:")]),
                 format!(
-                    "authorizer {name}: REQUEST Lambda authorizers are not supported by esb yet \
-                     (used by {}); --skip-unsupported leaves those routes out",
+                    "{why} (used by {}); --skip-unsupported leaves those routes out",
                     routes.join(", ")
                 ),
             ));
         }
         imported.warnings.push(format!(
-            "authorizer {name}: REQUEST Lambda authorizers are not supported by esb yet; \
-             left out with its routes ({})",
+            "{why}; left out with its routes ({})",
             routes.join(", ")
         ));
         // Left out rather than opened: a route behind an authorizer must never become public.
@@ -258,8 +267,8 @@ fn sam_error(path: &Path, text: &str, e: &SamError) -> ConfigError {
 pub struct GeneratedFiles {
     pub functions_yml: String,
     pub routing_yml: String,
-    /// Points at the two files above; carries the template's TOKEN authorizers and binary media
-    /// types.
+    /// Points at the two files above; carries the template's Lambda authorizers (TOKEN and
+    /// REQUEST) and binary media types.
     pub esb_toml: String,
     pub dockerfiles: Vec<GeneratedDockerfile>,
 }
@@ -280,9 +289,13 @@ pub fn generate(imported: &Imported) -> GeneratedFiles {
     }
     for a in &imported.authorizers {
         toml.push_str(&format!(
-            "\n[[authorizers]]\nname = {}\nfunction = {}\ntype = \"TOKEN\"\n",
+            "\n[[authorizers]]\nname = {}\nfunction = {}\ntype = \"{}\"\n",
             toml_str(&a.name),
-            toml_str(a.function.as_str())
+            toml_str(a.function.as_str()),
+            match a.kind {
+                AuthorizerKind::Token => "TOKEN",
+                AuthorizerKind::Request => "REQUEST",
+            }
         ));
         let sources: Vec<String> = a
             .identity_sources
@@ -442,11 +455,47 @@ Resources:
         );
     }
 
+    /// An HttpApi route behind a REQUEST authorizer `Req` with the given `Identity`.
+    fn with_request_authorizer(identity: &str) -> String {
+        format!(
+            "{TEMPLATE}        Guarded: {{Type: HttpApi, Properties: {{ApiId: !Ref H, Path: /g, Method: get, Auth: {{Authorizer: Req}}}}}}\n  H:\n    Type: AWS::Serverless::HttpApi\n    Properties:\n      Auth:\n        Authorizers:\n          Req:\n            FunctionArn: !GetAtt Fn.Arn\n            AuthorizerPayloadFormatVersion: '2.0'\n            EnableSimpleResponses: true\n            Identity: {identity}\n"
+        )
+    }
+
     #[test]
-    fn request_authorizers_are_refused_or_left_out_with_their_routes() {
-        let t = format!(
-            "{TEMPLATE}        Guarded: {{Type: HttpApi, Properties: {{ApiId: !Ref H, Path: /g, Method: get, Auth: {{Authorizer: Req}}}}}}\n  H:\n    Type: AWS::Serverless::HttpApi\n    Properties:\n      Auth:\n        Authorizers:\n          Req:\n            FunctionArn: !GetAtt Fn.Arn\n            AuthorizerPayloadFormatVersion: '2.0'\n            EnableSimpleResponses: true\n            Identity: {{Headers: [X-T]}}\n"
+    fn request_authorizers_are_served_with_their_identity_sources() {
+        let t = with_request_authorizer(
+            "{Headers: [X-T], QueryStrings: [region], Context: [routeKey], ReauthorizeEvery: 30}",
         );
+        let d = dir_with(&[("template.yaml", &t)]);
+        let ov = TemplateOverrides {
+            template: Some(d.path().join("template.yaml")),
+            ..TemplateOverrides::default()
+        };
+        let cfg = Config::load_with(None, &ov, &|_| None).unwrap();
+        assert!(cfg.warnings.is_empty(), "{:?}", cfg.warnings);
+        let g = cfg.routes.iter().find(|r| r.path == "/g").unwrap();
+        assert_eq!(g.auth, RouteAuth::Authorizer("Req".into()));
+        let [a] = &cfg.authorizers[..] else {
+            panic!("{:?}", cfg.authorizers)
+        };
+        assert_eq!(a.kind, AuthorizerKind::Request);
+        assert_eq!(
+            a.identity_sources,
+            [
+                esb_model::IdentitySource::Header("X-T".into()),
+                esb_model::IdentitySource::QueryString("region".into()),
+                esb_model::IdentitySource::Context("routeKey".into()),
+            ]
+        );
+        assert_eq!(a.ttl.as_secs(), 30);
+        assert_eq!(a.payload_format, esb_model::PayloadFormat::V2);
+        assert!(a.simple_responses);
+    }
+
+    #[test]
+    fn request_authorizers_esb_cannot_serve_are_refused_or_left_out_with_their_routes() {
+        let t = with_request_authorizer("{Headers: [X-T], StageVariables: [v]}");
         let d = dir_with(&[("template.yaml", &t)]);
         let path = d.path().join("template.yaml");
         let ov = TemplateOverrides {
@@ -456,7 +505,10 @@ Resources:
         let e = Config::load_with(None, &ov, &|_| None).unwrap_err();
         assert_eq!(e.file, path);
         assert_eq!(e.line, Some(17), "{e}");
-        assert!(e.reason.contains("REQUEST"), "{e}");
+        assert!(
+            e.reason.contains("stageVariables.v") && e.reason.contains("GET /g"),
+            "{e}"
+        );
         let ov = TemplateOverrides {
             skip_unsupported: true,
             ..ov
@@ -470,6 +522,15 @@ Resources:
             "{:?}",
             cfg.warnings
         );
+        // Caching needs an identity to key on, as in esb.toml (SAM refuses it too).
+        let t = with_request_authorizer("{ReauthorizeEvery: 60}");
+        std::fs::write(&path, t).unwrap();
+        let ov = TemplateOverrides {
+            skip_unsupported: false,
+            ..ov
+        };
+        let e = Config::load_with(None, &ov, &|_| None).unwrap_err();
+        assert!(e.reason.contains("needs identity_sources"), "{e}");
     }
 
     #[test]
@@ -504,7 +565,10 @@ Resources:
     #[test]
     fn generated_files_load_like_the_template() {
         let t = format!(
-            "{TEMPLATE}        Tok: {{Type: Api, Properties: {{RestApiId: !Ref R, Path: /t, Method: get, Auth: {{Authorizer: T}}}}}}\n  R:\n    Type: AWS::Serverless::Api\n    Properties:\n      StageName: p\n      BinaryMediaTypes: ['image~1png']\n      Auth:\n        Authorizers:\n          T:\n            FunctionArn: !GetAtt Fn.Arn\n            Identity: {{Header: X-T, ValidationExpression: '^a', ReauthorizeEvery: 30}}\n"
+            "{TEMPLATE}        Tok: {{Type: Api, Properties: {{RestApiId: !Ref R, Path: /t, Method: get, Auth: {{Authorizer: T}}}}}}\n  R:\n    Type: AWS::Serverless::Api\n    Properties:\n      StageName: p\n      BinaryMediaTypes: ['image~1png']\n      Auth:\n        Authorizers:\n          T:\n            FunctionArn: !GetAtt Fn.Arn\n            Identity: {{Header: X-T, ValidationExpression: '^a', ReauthorizeEvery: 30}}\n          Q:\n            FunctionArn: !GetAtt Fn.Arn\n            FunctionPayloadType: REQUEST\n            Identity: {{Headers: [X-T], QueryStrings: [q], Context: [httpMethod]}}\n"
+        ).replace(
+            "Path: /t, Method: get, Auth: {Authorizer: T}}}",
+            "Path: /t, Method: get, Auth: {Authorizer: T}}}\n        Req: {Type: Api, Properties: {RestApiId: !Ref R, Path: /q, Method: get, Auth: {Authorizer: Q}}}",
         );
         let d = dir_with(&[("template.yaml", &t)]);
         let src = TemplateSource {
@@ -530,7 +594,8 @@ Resources:
         assert_eq!(a.functions, b.functions);
         assert_eq!(a.routes, b.routes);
         assert_eq!(a.authorizers, b.authorizers);
-        assert_eq!(a.authorizers.len(), 1);
+        assert_eq!(a.authorizers.len(), 2);
+        assert_eq!(a.routes.len(), 3);
         assert_eq!(a.api.binary_media_types, b.api.binary_media_types);
         assert_eq!(a.api.binary_media_types, ["image/png"]);
     }

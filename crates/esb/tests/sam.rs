@@ -28,8 +28,8 @@ fn setup() -> Setup {
     ))
 }
 
-/// `esb generate` of the realistic template into `out` (it has a REQUEST authorizer, which esb
-/// leaves out only when told to).
+/// `esb generate` of the realistic template into `out`: esb serves all of it (its TOKEN and
+/// REQUEST Lambda authorizers included), so nothing needs `--skip-unsupported`.
 fn generate(out: &Path) {
     let o = esb()
         .arg("generate")
@@ -37,7 +37,6 @@ fn generate(out: &Path) {
         .arg(template())
         .arg("--out")
         .arg(out)
-        .arg("--skip-unsupported")
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -65,8 +64,9 @@ fn smoke(esb: &Esb) {
     assert_eq!(esb.get("/echo", &[]).status, 401);
     let r = esb.request("POST", "/echo/x", &[], b"");
     assert_eq!(r.status, 401, "{}", r.text());
-    // The REQUEST authorizer's route was left out, not opened.
-    assert_eq!(esb.get("/v2/echo", &[]).status, 403);
+    // The REQUEST authorizer's identity source (X-Esb-Token) missing: refused before any function.
+    let r = esb.get("/v2/echo", &[]);
+    assert_eq!(r.status, 401, "{}", r.text());
     // handler.echo returns the event, which is no REST proxy response: the function ran and
     // esb answers as API Gateway does.
     let r = esb.get("/public", &[]);
@@ -87,7 +87,6 @@ fn serving_the_template_and_its_generated_files_is_the_same() {
         let toml = dir.join("esb.toml");
         let ov = TemplateOverrides {
             template: Some(template()),
-            skip_unsupported: true,
             ..TemplateOverrides::default()
         };
         from_template = Some(Config::load_with(Some(&toml), &ov, &lookup).unwrap());
@@ -96,13 +95,17 @@ fn serving_the_template_and_its_generated_files_is_the_same() {
             toml.into(),
             "--template".into(),
             template().into(),
-            "--skip-unsupported".into(),
         ]
     });
     smoke(&a);
+    // The one warning: a Ref to a resource that exists only in AWS, printed at start.
+    let warnings = &from_template.as_ref().unwrap().warnings;
     assert!(
-        a.log()
-            .contains("REQUEST Lambda authorizers are not supported"),
+        warnings.len() == 1 && warnings[0].contains("TABLE_NAME"),
+        "{warnings:?}"
+    );
+    assert!(
+        a.log().contains("TABLE_NAME"),
         "the importer's warnings are printed at start:\n{}",
         a.log()
     );
@@ -122,15 +125,17 @@ fn serving_the_template_and_its_generated_files_is_the_same() {
 
     let (t, f) = (from_template.unwrap(), from_files.unwrap());
     assert_eq!(t.routes, f.routes);
-    assert_eq!(
-        t.routes.len(),
-        8,
-        "9 routes, the REQUEST-authorized one left out"
-    );
+    assert_eq!(t.routes.len(), 9, "all of the template's routes");
     assert_eq!(t.functions, f.functions);
     assert_eq!(t.functions.len(), 5);
     assert_eq!(t.authorizers, f.authorizers);
-    assert_eq!(t.authorizers.len(), 1);
+    let mut kinds: Vec<String> = t
+        .authorizers
+        .iter()
+        .map(|a| format!("{} {:?}", a.name, a.kind))
+        .collect();
+    kinds.sort();
+    assert_eq!(kinds, ["RequestAuth Request", "TokenAuth Token"]);
     assert_eq!(t.api.binary_media_types, f.api.binary_media_types);
     assert_eq!(t.api.binary_media_types, ["image/png"]);
 }
@@ -155,8 +160,7 @@ fn generate_refuses_to_overwrite_without_force() {
             .arg("--template")
             .arg(template())
             .arg("--out")
-            .arg(out.path())
-            .arg("--skip-unsupported");
+            .arg(out.path());
         if force {
             c.arg("--force");
         }
