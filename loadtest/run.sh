@@ -401,10 +401,11 @@ calibrate() {
 }
 
 # sweep "t1 t2 ..." "r1 r2 ...": every rate, targets in rotating order, ROUNDS times. A target
-# that is far past its knee (achieved < 80% offered or >5% errors) skips its higher rates.
+# that is far past its knee (achieved < 80% offered or >5% errors) at two rates in a row skips its
+# higher rates; one such point may be a stall from outside (the machine is shared).
 sweep() {
     local targets=($1) rates=($2) round rate i n=${#targets[@]} rot=0
-    declare -A dead=()
+    declare -A dead=() strikes=() struck=()
     for rate in "${rates[@]}"; do
         for ((round = 1; round <= ROUNDS; round++)); do
             for ((i = 0; i < n; i++)); do
@@ -412,13 +413,21 @@ sweep() {
                 [ -n "${dead[$t]:-}" ] && continue
                 # shellcheck disable=SC2086 # the argument sets are word lists on purpose
                 lg_run "$t" "$rate" "$round" ${TARGET_ARGS[$t]}
-                if $PY - "$OUT/runs/$t-r$rate-round$round.json" <<'EOF'; then dead[$t]=1; log "$t saturated at $rate/s; skipping its higher rates"; fi
+                if $PY - "$OUT/runs/$t-r$rate-round$round.json" <<'EOF'; then struck[$t]=1; fi
 import json, sys
 r = json.load(open(sys.argv[1]))
 sys.exit(0 if r["rate_achieved"] < 0.8 * r["rate_requested"] or r["error_rate"] > 0.05 else 1)
 EOF
             done
             rot=$((rot + 1))
+        done
+        for t in "${targets[@]}"; do
+            if [ -n "${struck[$t]:-}" ]; then strikes[$t]=$((${strikes[$t]:-0} + 1)); else strikes[$t]=0; fi
+            struck[$t]=
+            if [ "${strikes[$t]}" -ge 2 ] && [ -z "${dead[$t]:-}" ]; then
+                dead[$t]=1
+                log "$t saturated at two rates in a row (last $rate/s); skipping its higher rates"
+            fi
         done
     done
 }
