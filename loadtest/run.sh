@@ -67,7 +67,7 @@ STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 OUT="$ROOT/loadtest/results/$STAMP-$SCENARIO"
 mkdir -p "$OUT/runs" "$OUT/logs" "$OUT/conf"
 PY=/usr/bin/python3
-BIN="$ROOT/target/release"
+BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release"
 LG="$BIN/esb-loadgen"
 EVENT_TEMPLATE="$ROOT/loadtest/events/apigw-v1.json"
 INVOKE_PATH=/2015-03-31/functions/function/invocations
