@@ -104,8 +104,13 @@ mod tests {
 
     use super::*;
 
+    /// A child between fork and exec holds a copy of every descriptor, the lock's included, so
+    /// a test that spawns would keep the lock alive for a moment after the holder test drops it.
+    static NO_SPAWN_DURING_LOCK_TEST: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
     #[test]
     fn a_second_holder_is_refused() {
+        let _quiet = NO_SPAWN_DURING_LOCK_TEST.lock().unwrap();
         let dir = tempfile::tempdir().unwrap();
         let first = StateDir::open(dir.path()).unwrap();
         let again = StateDir::open(dir.path());
@@ -129,8 +134,24 @@ mod tests {
                 .spawn()
                 .unwrap()
         };
+        let spawning = NO_SPAWN_DURING_LOCK_TEST.lock().unwrap();
         let mut ours = spawn(&path);
         let mut theirs = spawn(&other.path().canonicalize().unwrap());
+        drop(spawning);
+        // spawn() returns once exec has begun, before the kernel has laid out the new image's
+        // environment; wait until both are visible so the sweep sees what the test means.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        for child in [&ours, &theirs] {
+            let environ = format!("/proc/{}/environ", child.id());
+            while !std::fs::read(&environ)
+                .unwrap()
+                .windows(STATE_MARKER.len())
+                .any(|w| w == STATE_MARKER.as_bytes())
+            {
+                assert!(Instant::now() < deadline, "no environment in {environ}");
+                std::thread::yield_now();
+            }
+        }
         let state = StateDir::open(&path).unwrap();
         let killed = state.kill_leftovers();
         assert_eq!(killed, vec![ours.id()]);

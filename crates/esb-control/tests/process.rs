@@ -459,6 +459,13 @@ fn leftovers_of_a_killed_esb_are_killed_at_the_next_start() {
         .env(STATE_MARKER, &dir)
         .spawn()
         .unwrap();
+    // spawn() returns once exec has begun, before the kernel has laid out the new image's
+    // environment: until then /proc shows none, and the sweep could not see the marker.
+    wait_until(
+        Duration::from_secs(10),
+        "the leftover's environment",
+        || marked(&dir).contains(&leftover.id()),
+    );
     let (tx, rx) = control_channel();
     let table = PoolTable::new(vec![], tx, Instant::now());
     let settings = ControlSettings::new("/nonexistent".into(), dir.clone());
