@@ -440,12 +440,11 @@ fn failing_cold_starts_answer_502_then_open_the_circuit() {
             other => panic!("{other:?}"),
         }
     }
-    let began = Instant::now();
+    // Refused by the breaker itself, not by another failed start.
     assert!(matches!(
         request(&s.table, "{}"),
         Err(AcquireError::CircuitOpen { .. })
     ));
-    assert!(began.elapsed() < Duration::from_secs(1));
     assert_eq!(s.snapshot().breaker, "open");
     s.shutdown();
 }

@@ -452,16 +452,11 @@ fn unstartable_function_fails_fast_and_opens_the_breaker() {
     assert_eq!(counter(&pool, "cold_starts"), 5, "{pool:#}");
     assert_eq!(pool["live"], 0, "{pool:#}");
 
-    // Open: answered at once, without another start.
-    let start = Instant::now();
+    // Open: answered without another start.
     let r = call(&esb, "/public/echo", t);
     assert_eq!(r.status, 502, "{}", r.text());
-    assert!(
-        start.elapsed() < Duration::from_millis(500),
-        "open breaker took {:?}",
-        start.elapsed()
-    );
     let pool = esb.admin_pool("echo");
+    assert_eq!(counter(&pool, "cold_starts"), 5, "{pool:#}");
     assert_eq!(counter(&pool, "start_failures"), 5, "{pool:#}");
     assert_eq!(pool["breaker"], "open", "{pool:#}");
 }
