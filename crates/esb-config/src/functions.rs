@@ -38,6 +38,7 @@ struct ScalingEntry {
     min_capacity: Option<u32>,
     idle_timeout: Option<Seconds>,
     acquire_timeout: Option<Seconds>,
+    max_queue: Option<u32>,
     reject_status: Option<u16>,
 }
 
@@ -200,6 +201,7 @@ fn build_function(
             base.acquire_timeout,
             "acquire_timeout",
         )?,
+        max_queue: s.max_queue.or(d.max_queue).unwrap_or(base.max_queue),
         reject_status: s
             .reject_status
             .or(d.reject_status)

@@ -33,13 +33,14 @@ defaults:
   scaling:
     idle_timeout: 300
     acquire_timeout: 5.0
+    max_queue: 50
 functions:
   echo:
     command: ["../bin/echo", "--flag"]
     timeout: 30
     environment:
       LOG_LEVEL: DEBUG
-    scaling: { max_capacity: 2, min_capacity: 1 }
+    scaling: { max_capacity: 2, min_capacity: 1, max_queue: 7 }
   legacy:
     image: "127.0.0.1:5010/esb-lambda-echo:latest"
     memory_size: 512
@@ -87,6 +88,13 @@ fn loads_a_full_config_with_defaults_merged() {
     assert_eq!(echo.scaling.max_capacity, 2);
     assert_eq!(echo.scaling.min_capacity, 1);
     assert_eq!(echo.scaling.acquire_timeout, Duration::from_secs(5));
+    assert_eq!(echo.scaling.max_queue, 7);
+    assert_eq!(c.function("legacy").unwrap().scaling.max_queue, 50);
+    assert_eq!(
+        c.function("fixed").unwrap().scaling.max_queue,
+        50,
+        "defaults apply to every function"
+    );
     match &echo.runtime {
         RuntimeSpec::Process { command, .. } => {
             assert!(

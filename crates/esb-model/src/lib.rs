@@ -103,9 +103,16 @@ pub struct ScalingSpec {
     pub idle_timeout: Duration,
     /// How long a request waits for an environment at capacity before it is rejected.
     pub acquire_timeout: Duration,
+    /// At most this many requests wait for a busy environment at once; more are rejected at
+    /// once. Requests waiting for a cold start begun for them do not count.
+    pub max_queue: u32,
     /// The status of that rejection: 503 (default) or 429.
     pub reject_status: u16,
 }
+
+/// The default `scaling.max_queue`: enough for bursts far above any edge host's environments,
+/// small enough that an overload cannot hold unbounded connections and memory.
+pub const DEFAULT_MAX_QUEUE: u32 = 1000;
 
 impl Default for ScalingSpec {
     fn default() -> Self {
@@ -114,6 +121,7 @@ impl Default for ScalingSpec {
             min_capacity: 0,
             idle_timeout: Duration::from_secs(300),
             acquire_timeout: Duration::from_secs(30),
+            max_queue: DEFAULT_MAX_QUEUE,
             reject_status: 503,
         }
     }

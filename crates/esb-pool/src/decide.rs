@@ -61,17 +61,21 @@ pub enum Admission {
     CircuitOpen { retry_after_ms: u64 },
 }
 
-/// Admits one more request that found nothing idle. `may_wait` is false when the function's
-/// `acquire_timeout` is zero: such a request still waits for a cold start that is started (or
-/// already in flight) for it, but never queues behind busy environments.
-pub fn admit(c: Counts, permit: StartPermit, may_wait: bool) -> Admission {
+/// Admits one more request that found nothing idle.
+///
+/// `queue_room` is how many requests may wait for a *busy* environment to come free (the
+/// function's `max_queue`, or 0 when its `acquire_timeout` is zero). A request covered by a cold
+/// start (started for it, or already in flight) always waits for that start; one that would wait
+/// behind busy environments is admitted only while fewer than `queue_room` already do, so an
+/// overload is refused at once instead of piling up connections and memory.
+pub fn admit(c: Counts, permit: StartPermit, queue_room: u32) -> Admission {
     let with_me = Counts {
         queued: c.queued + 1,
         ..c
     };
     let start = starts_needed(with_me, permit);
-    let covered = with_me.queued <= c.starting + start;
-    if covered {
+    let behind_busy = with_me.queued.saturating_sub(c.starting + start);
+    if behind_busy == 0 {
         return Admission::Wait { start };
     }
     if let StartPermit::Denied { retry_after_ms } = permit
@@ -80,7 +84,7 @@ pub fn admit(c: Counts, permit: StartPermit, may_wait: bool) -> Admission {
     {
         return Admission::CircuitOpen { retry_after_ms };
     }
-    if may_wait {
+    if behind_busy <= queue_room {
         Admission::Wait { start }
     } else {
         Admission::Reject
@@ -233,6 +237,8 @@ impl Breaker {
 mod tests {
     use super::*;
 
+    const UNBOUNDED: u32 = u32::MAX;
+
     fn counts(queued: u32, starting: u32, live: u32, max_capacity: u32) -> Counts {
         Counts {
             queued,
@@ -265,7 +271,7 @@ mod tests {
         let mut c = counts(0, 0, 0, 20);
         let mut started = 0;
         for _ in 0..25 {
-            match admit(c, StartPermit::Any, true) {
+            match admit(c, StartPermit::Any, UNBOUNDED) {
                 Admission::Wait { start } => {
                     started += start;
                     c.queued += 1;
@@ -282,20 +288,44 @@ mod tests {
     fn admission_without_waiting_rejects_only_what_no_start_covers() {
         let any = StartPermit::Any;
         assert_eq!(
-            admit(counts(0, 0, 0, 2), any, false),
+            admit(counts(0, 0, 0, 2), any, 0),
             Admission::Wait { start: 1 }
         );
         assert_eq!(
-            admit(counts(1, 1, 1, 2), any, false),
+            admit(counts(1, 1, 1, 2), any, 0),
             Admission::Wait { start: 1 }
         );
-        assert_eq!(admit(counts(2, 2, 2, 2), any, false), Admission::Reject);
+        assert_eq!(admit(counts(2, 2, 2, 2), any, 0), Admission::Reject);
         // Two busy, nothing queued: at capacity.
-        assert_eq!(admit(counts(0, 0, 2, 2), any, false), Admission::Reject);
+        assert_eq!(admit(counts(0, 0, 2, 2), any, 0), Admission::Reject);
         assert_eq!(
-            admit(counts(0, 0, 2, 2), any, true),
+            admit(counts(0, 0, 2, 2), any, UNBOUNDED),
             Admission::Wait { start: 0 }
         );
+    }
+
+    #[test]
+    fn at_most_max_queue_requests_wait_behind_busy_environments() {
+        let any = StartPermit::Any;
+        // Two busy of two, one already waiting: room for two means one more may wait...
+        assert_eq!(
+            admit(counts(1, 0, 2, 2), any, 2),
+            Admission::Wait { start: 0 }
+        );
+        // ...and a third is refused at once.
+        assert_eq!(admit(counts(2, 0, 2, 2), any, 2), Admission::Reject);
+        // Waiters covered by cold starts do not use the room: ten starting for ten waiters,
+        // capacity twenty, an eleventh arrival starts its own even with no room to queue.
+        assert_eq!(
+            admit(counts(10, 10, 10, 20), any, 0),
+            Admission::Wait { start: 1 }
+        );
+        // At capacity with every start spoken for, the room counts only the uncovered ones.
+        assert_eq!(
+            admit(counts(12, 10, 20, 20), any, 3),
+            Admission::Wait { start: 0 }
+        );
+        assert_eq!(admit(counts(13, 10, 20, 20), any, 3), Admission::Reject);
     }
 
     #[test]
@@ -304,24 +334,24 @@ mod tests {
             retry_after_ms: 700,
         };
         assert_eq!(
-            admit(counts(0, 0, 0, 4), denied, true),
+            admit(counts(0, 0, 0, 4), denied, UNBOUNDED),
             Admission::CircuitOpen {
                 retry_after_ms: 700
             }
         );
         // A busy environment will be released: wait for it (or reject at capacity).
         assert_eq!(
-            admit(counts(0, 0, 1, 4), denied, true),
+            admit(counts(0, 0, 1, 4), denied, UNBOUNDED),
             Admission::Wait { start: 0 }
         );
-        assert_eq!(admit(counts(0, 0, 1, 4), denied, false), Admission::Reject);
+        assert_eq!(admit(counts(0, 0, 1, 4), denied, 0), Admission::Reject);
         // A trial is in flight: wait for it.
         assert_eq!(
-            admit(counts(0, 1, 1, 4), denied, true),
+            admit(counts(0, 1, 1, 4), denied, UNBOUNDED),
             Admission::Wait { start: 0 }
         );
         assert_eq!(
-            admit(counts(0, 0, 0, 4), StartPermit::Trial, false),
+            admit(counts(0, 0, 0, 4), StartPermit::Trial, 0),
             Admission::Wait { start: 1 }
         );
     }

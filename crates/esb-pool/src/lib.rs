@@ -93,6 +93,8 @@ pub struct PoolSpec {
     pub idle_timeout: Duration,
     /// How long a request may wait for an environment; see [`PoolTable::wait_limit`].
     pub acquire_timeout: Duration,
+    /// At most this many requests wait for a busy environment; see [`decide::admit`].
+    pub max_queue: u32,
     /// 503 or 429, the status of "at capacity".
     pub reject_status: u16,
     /// The control plane's deadline for a cold start; bounds the wait of a request that is not
@@ -119,6 +121,7 @@ impl PoolSpec {
             min_capacity: s.min_capacity,
             idle_timeout: s.idle_timeout,
             acquire_timeout: s.acquire_timeout,
+            max_queue: s.max_queue,
             reject_status: s.reject_status,
             start_timeout: DEFAULT_START_TIMEOUT,
             breaker: BreakerSpec::default(),
@@ -134,6 +137,7 @@ impl PoolSpec {
             min_capacity: 0,
             idle_timeout: Duration::from_secs(300),
             acquire_timeout: Duration::from_secs(30),
+            max_queue: esb_model::DEFAULT_MAX_QUEUE,
             reject_status: 503,
             start_timeout: DEFAULT_START_TIMEOUT,
             breaker: BreakerSpec::default(),

@@ -369,8 +369,12 @@ impl PoolTable {
     ) -> Result<Result<Lease<'_>, AcquireError>, u64> {
         let now = self.now_ms();
         let permit = pool.permit(inner, now);
-        let may_wait = !pool.spec.acquire_timeout.is_zero();
-        match decide::admit(pool.counts(inner), permit, may_wait) {
+        let queue_room = if pool.spec.acquire_timeout.is_zero() {
+            0
+        } else {
+            pool.spec.max_queue
+        };
+        match decide::admit(pool.counts(inner), permit, queue_room) {
             Admission::Reject => {
                 bump(&pool.counters.rejections);
                 Ok(Err(pool.at_capacity()))

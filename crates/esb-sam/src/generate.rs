@@ -65,6 +65,7 @@ struct ScalingOut {
     min_capacity: u32,
     idle_timeout: Secs,
     acquire_timeout: Secs,
+    max_queue: u32,
     reject_status: u16,
 }
 
@@ -153,6 +154,7 @@ pub fn generate(imported: &Imported) -> Generated {
                 min_capacity: f.scaling.min_capacity,
                 idle_timeout: f.scaling.idle_timeout.into(),
                 acquire_timeout: f.scaling.acquire_timeout.into(),
+                max_queue: f.scaling.max_queue,
                 reject_status: f.scaling.reject_status,
             },
             events: f

@@ -259,6 +259,56 @@ fn at_capacity_without_queueing_answers_503_with_retry_after() {
     assert_eq!(pool["live"], 1, "{pool:#}");
 }
 
+/// At capacity, at most `max_queue` requests wait for a busy environment; the next one gets 503
+/// with `Retry-After` at once (the queue is still full when it is answered), and the queued ones
+/// are served in turn.
+#[test]
+fn past_max_queue_requests_are_refused_at_once_and_the_queue_is_served() {
+    let esb = start_echo(
+        "max_capacity: 1, min_capacity: 0, idle_timeout: 300, acquire_timeout: 30, max_queue: 2",
+    );
+    let t = Duration::from_secs(30);
+    std::thread::scope(|s| {
+        // The busy one holds the only environment until the test has seen the refusal.
+        let busy = s.spawn(|| call(&esb, "/public/echo?sleep_ms=6000&n=busy", t));
+        poll_pool(&esb, "echo", t, "one busy environment", |p| {
+            (pids_in_state(p, "busy").len() == 1).then_some(())
+        });
+        let queued: Vec<_> = (0..2)
+            .map(|i| {
+                let esb = &esb;
+                s.spawn(move || call(esb, &format!("/public/echo?n=q{i}"), t))
+            })
+            .collect();
+        poll_pool(&esb, "echo", t, "two requests waiting", |p| {
+            (p["waiting"] == 2).then_some(())
+        });
+        let refused = call(&esb, "/public/echo?n=refused", t);
+        assert_eq!(refused.status, 503, "{}", refused.text());
+        assert_eq!(
+            refused.json(),
+            serde_json::json!({"message": "Service Unavailable"})
+        );
+        assert!(refused.header("retry-after").is_some());
+        let pool = esb.admin_pool("echo");
+        assert_eq!(pool["waiting"], 2, "refused without waiting: {pool:#}");
+        assert_eq!(counter(&pool, "rejections"), 1, "{pool:#}");
+
+        assert_eq!(busy.join().unwrap().status, 200);
+        for (i, q) in queued.into_iter().enumerate() {
+            let r = q.join().unwrap();
+            assert_eq!(r.status, 200, "{}", r.text());
+            assert_eq!(
+                r.json()["event"]["queryStringParameters"]["n"],
+                format!("q{i}")
+            );
+        }
+    });
+    let pool = esb.admin_pool("echo");
+    assert_eq!(counter(&pool, "cold_starts"), 1, "{pool:#}");
+    assert_eq!(counter(&pool, "rejections"), 1, "{pool:#}");
+}
+
 /// Done when 4: a cold storm of 20 requests on `max_capacity: 20` gets 20 answers, one each,
 /// and never more environments than the cap.
 #[test]
