@@ -222,13 +222,26 @@ def warm(out, meta):
         "nginx_added_p99_us": added.get("nginx"),
         "added_p99_at_rps": ref_rate,
     }
-    summary = {"scenario": "warm", "status": "ok" if not blocked else "partial",
+    scenario = meta["scenario"]
+    summary = {"scenario": scenario, "status": "ok" if not blocked else "partial",
                "esb_blocked": blocked, "figures": figures, "settings": meta, "targets": per_target}
-    md = [f"# warm: {meta['envs']} warm esb-rie+echo environments, one connection each", ""]
-    md += header(meta)
+    if scenario == "docker-warm":
+        proxy = (" through the engine's docker-proxy" if meta.get("docker_proxy") == "yes" else "")
+        md = [f"# docker-warm: {meta['envs']} warm {meta.get('image')} containers (runtime: docker, "
+              f"started by esb), one connection each", ""]
+        md += header(meta)
+        md += [f"- containers (esb-rie + echo, and docker-proxy) are started by the Docker engine "
+               f"{meta.get('docker_server')} for esb: they are **not** pinned to core "
+               f"{meta.get('machine', {}).get('server_core')} nor reniced, and may run on either core; "
+               f"their RIE ports are published on 127.0.0.1{proxy}; esb.owner={meta.get('docker_owner')}"]
+        direct = "direct is plain HTTP to the containers' published RIE ports"
+    else:
+        md = [f"# warm: {meta['envs']} warm esb-rie+echo environments, one connection each", ""]
+        md += header(meta)
+        direct = "direct is plain HTTP to RIE"
     md += [f"- open model, {meta['rounds']} interleaved round(s) per rate, {meta['duration_s']} s measured "
            f"after {meta['warmup_s']} s warm-up, {meta['envs']} keep-alive connections; TLS (keep-alive, "
-           f"one handshake per connection) on haproxy, nginx and esb; direct is plain HTTP to RIE",
+           f"one handshake per connection) on haproxy, nginx and esb; {direct}",
            f"- objective: p99 <= {slo_ms:g} ms, errors <= {MAX_ERROR_RATE * 100:g}%, achieved >= "
            f"{MIN_ACHIEVED * 100:g}% of offered", ""]
     if blocked:
@@ -245,7 +258,7 @@ def warm(out, meta):
                "; ".join(f"{t} at {', '.join(f'{r:g}' for r in rs)}/s" for t, rs in shaky.items()), ""]
     summary["noisy"] = bool(shaky)
     md += points_table(targets)
-    title = f"warm, {meta['envs']} environments, {meta['date']}, {meta.get('machine', {}).get('cpu')}"
+    title = f"{scenario}, {meta['envs']} environments, {meta['date']}, {meta.get('machine', {}).get('cpu')}"
     return summary, md, plot(out, targets, slo_ms, title)
 
 
@@ -359,13 +372,20 @@ def skipped(out, meta):
     return summary, md, None
 
 
+def docker_warm(out, meta):
+    """The warm comparison with containers; skipped (no engine) or failed runs carry no figures."""
+    if meta.get("status") in ("skipped", "failed"):
+        return skipped(out, meta)
+    return warm(out, meta)
+
+
 def main():
     out = sys.argv[1]
     meta = json.load(open(os.path.join(out, "meta.json")))
     meta["date"] = datetime.datetime.fromtimestamp(os.path.getmtime(os.path.join(out, "meta.json")),
                                                    datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     kind = {"warm": warm, "capacity": capacity, "cold-storm": cold_storm, "callgrind": callgrind,
-            "docker-warm": skipped}[meta["scenario"]]
+            "docker-warm": docker_warm}[meta["scenario"]]
     summary, md, png = kind(out, meta)
     summary["date"] = meta["date"]
     summary["machine"] = meta.get("machine")

@@ -10,14 +10,15 @@
 #
 # Options:
 #   --quick          a smoke run that finishes in under 2 minutes
-#   --envs K         warm RIE+echo environments (default 2)
+#   --envs K         warm RIE+echo environments, or docker-warm containers (default 2)
 #   --slo-ms MS      the p99 latency objective (default: warm 10, capacity sleep_ms*2+10)
 #   --rounds N       interleaved rounds per rate (default: 2, quick 1)
 #   --duration S     measured seconds per point (default: 10, quick 3)
 #   --sleep-ms MS    function cost for `capacity` (echo's sleep_ms, default 10)
 #   --target T       what `capacity` sweeps: esb (default when esb serves) or direct
 #   --no-install     do not apt-get install haproxy/nginx/matplotlib when they are missing
-#   --no-build       use the release binaries already in target/release
+#   --no-build       use the release binaries already in target/release (docker-warm: and the
+#                    image esb-echo:dev and static esb-rie from scripts/build-echo-image.sh)
 #   --nice N         niceness of the servers and the load generator (default -10 as root, else 0),
 #                    so builds running beside a benchmark disturb it less
 set -euo pipefail
@@ -28,7 +29,7 @@ cd "$ROOT"
 SCENARIO=warm
 case "${1:-}" in
     warm | capacity | cold-storm | docker-warm | callgrind) SCENARIO=$1; shift ;;
-    -h | --help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     --*|"") ;;
     *) echo "unknown scenario $1 (warm, capacity, cold-storm, docker-warm, callgrind)" >&2; exit 2 ;;
 esac
@@ -79,14 +80,30 @@ log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 # --- teardown -------------------------------------------------------------------------------
 PIDS=()
 POLICY_RC_CREATED=0
+# docker-warm: the esb.owner label of the containers this run's esb starts (set before esb starts).
+DOCKER_OWNER=
+ESB_PID=
 cleanup() {
-    local pid
+    local pid n
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
     for pid in "${PIDS[@]}"; do
-        # Bounded: a server that ignores SIGTERM gets SIGKILL after ~3 s.
-        for _ in $(seq 30); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        # Bounded: a server that ignores SIGTERM gets SIGKILL after ~3 s; an esb removing its
+        # containers on SIGTERM gets ~15 s.
+        n=30
+        if [ -n "$DOCKER_OWNER" ] && [ "$pid" = "$ESB_PID" ]; then n=150; fi
+        for _ in $(seq "$n"); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
         kill -9 "$pid" 2>/dev/null || true
     done
+    if [ -n "$DOCKER_OWNER" ]; then
+        # Whatever esb left behind (it was SIGKILLed, or died first): exactly this run's containers.
+        local left
+        left=$(docker ps -aq --filter "label=esb.owner=$DOCKER_OWNER" 2>/dev/null) || true
+        if [ -n "$left" ]; then
+            log "removing $(echo "$left" | wc -l) container(s) esb left behind (esb.owner=$DOCKER_OWNER)"
+            # shellcheck disable=SC2086 # one id per word
+            docker rm -f $left >>"$OUT/logs/teardown.log" 2>&1 || true
+        fi
+    fi
     if [ "$POLICY_RC_CREATED" = 1 ]; then rm -f /usr/sbin/policy-rc.d; fi
 }
 trap cleanup EXIT
@@ -188,8 +205,12 @@ start_envs() {
         wait_port "$inv" "$SPAWNED" "esb-rie $i"
         RIE_PORTS+=("$inv")
     done
-    # Warm every environment (the runtime starts on the first invoke).
-    local urls=()
+    warm_envs
+}
+
+# Warms every environment in RIE_PORTS (the runtime starts on the first invoke).
+warm_envs() {
+    local urls=() inv
     for inv in "${RIE_PORTS[@]}"; do urls+=(--url "http://127.0.0.1:$inv$INVOKE_PATH"); done
     lg burst "${urls[@]}" --method POST --body-file "$(make_event 0)" --cores "$LOADGEN_CORE" \
         --label warmup --out "$OUT/logs/warmup.json" 2>>"$OUT/logs/loadgen.log"
@@ -290,10 +311,10 @@ start_nginx() {
 # esb with cognito auth on routes to the same environments. esb-config has one endpoint per
 # function, so each environment is its own function and route (/eI/...), and the load generator
 # spreads its connections over the routes; HAProxy and nginx do the balancing themselves.
-ESB_PORT= ESB_ADMIN= ESB_BLOCKED= ESB_PID=
+ESB_PORT= ESB_ADMIN= ESB_BLOCKED=
 ESB_URLS=()
 write_esb_config() {
-    local dir=$1 functions=$2 routes=$3
+    local dir=$1 functions=$2 routes=$3 extra=${4:-}
     mkdir -p "$dir"
     cat >"$dir/esb.toml" <<EOF
 routing = "routing.yml"
@@ -310,6 +331,7 @@ cert = "$OUT/conf/cert.pem"
 key = "$OUT/conf/key.pem"
 
 EOF
+    [ -z "$extra" ] || printf '%s\n\n' "$extra" >>"$dir/esb.toml"
     # The auth section (api key, demo user) is the example config's, with a signing key from a
     # file so that tokens outlive one esb process.
     [ -f "$OUT/conf/jwt.pem" ] ||
@@ -332,7 +354,12 @@ start_esb() {
         return 1
     fi
     [ "$probe" = probe ] || return 0
-    # It listens; does it answer a logged-in request?
+    probe_esb
+}
+
+# Does esb answer a logged-in request? Stops it when not, unless it runs this run's containers
+# (docker-warm), which the other targets still measure.
+probe_esb() {
     if ! lg burst --url "${ESB_URLS[0]}" --connections 1 --cores "$LOADGEN_CORE" \
         --login-url "https://127.0.0.1:$ESB_PORT/user/auth/v1" --login-header "x-api-key: $API_KEY" \
         --login-body "$LOGIN_BODY" --label esb-probe --out "$OUT/logs/esb-probe.json" \
@@ -340,24 +367,35 @@ start_esb() {
         ! $PY -c 'import json,sys; sys.exit(0 if json.load(open(sys.argv[1]))["ok"] == 1 else 1)' \
             "$OUT/logs/esb-probe.json"; then
         ESB_BLOCKED="esb listens but does not serve a logged-in GET ${ESB_URLS[0]} yet: $(grep -m1 -E 'WARN|ERROR' "$OUT/logs/esb.log" | cut -c1-300)"
-        stop "$ESB_PID"
+        [ -n "$DOCKER_OWNER" ] || stop "$ESB_PID"
         return 1
     fi
 }
 
-write_esb_endpoints_conf() {
-    local sleep_ms=${1:-0}
+# write_esb_echo_conf K SLEEP_MS BODY [EXTRA_TOML]: K functions echo0..echoK-1, whose keys
+# `BODY I` prints, each behind /eI/{proxy+} (cognito auth) and /nI/{proxy+} (no auth).
+write_esb_echo_conf() {
+    local k=$1 sleep_ms=$2 body=$3 extra=${4:-}
     local ports; mapfile -t ports < <(free_ports 2); ESB_PORT=${ports[0]} ESB_ADMIN=${ports[1]}
     local functions="functions:" routes="routes:" i
     ESB_URLS=()
-    for i in "${!RIE_PORTS[@]}"; do
-        functions+=$'\n'"  echo$i:"$'\n'"    runtime: endpoint"$'\n'"    endpoint: \"http://127.0.0.1:${RIE_PORTS[$i]}\""$'\n'"    timeout: 30"
+    for ((i = 0; i < k; i++)); do
+        functions+=$'\n'"  echo$i:"$'\n'"$("$body" "$i")"
         routes+=$'\n'"  - path: \"/e$i/{proxy+}\""$'\n'"    method: ANY"$'\n'"    function: echo$i"$'\n'"    auth: cognito"
         # The same function without auth, so callgrind can tell the token check's share.
         routes+=$'\n'"  - path: \"/n$i/{proxy+}\""$'\n'"    method: ANY"$'\n'"    function: echo$i"$'\n'"    auth: none"
         ESB_URLS+=("https://127.0.0.1:$ESB_PORT/e$i/bench?sleep_ms=$sleep_ms")
     done
-    write_esb_config "$OUT/conf/esb" "$functions" "$routes"
+    write_esb_config "$OUT/conf/esb" "$functions" "$routes" "$extra"
+}
+
+# Function I as a fixed endpoint: the RIE environment RIE_PORTS[I] started by this script.
+endpoint_function() {
+    printf '    runtime: endpoint\n    endpoint: "http://127.0.0.1:%s"\n    timeout: 30' "${RIE_PORTS[$1]}"
+}
+
+write_esb_endpoints_conf() {
+    write_esb_echo_conf "${#RIE_PORTS[@]}" "${1:-0}" endpoint_function
 }
 start_esb_endpoints() {
     write_esb_endpoints_conf "$@"
@@ -463,15 +501,13 @@ EOF
 }
 
 # --- scenarios ------------------------------------------------------------------------------
-scenario_warm() {
-    : "${SLO_MS:=10}"
-    ensure_packages
-    build
-    make_cert
-    start_envs "$ENVS"
+# compare_warm SCENARIO META...: with the environments in RIE_PORTS warm and esb (when it
+# serves) routing to them, starts HAProxy and nginx over the same ports, then sweeps direct,
+# haproxy, nginx and esb at fractions of direct's maximum and writes the report.
+compare_warm() {
+    local scenario=$1; shift
     start_haproxy
     start_nginx
-    start_esb_endpoints 0 || log "esb part blocked: $ESB_BLOCKED"
     set_targets "$(make_event 0)" 0
     local cap fractions rates="" f targets="direct haproxy nginx"
     [ -n "${TARGET_ARGS[esb]:-}" ] && targets="direct haproxy nginx esb"
@@ -481,10 +517,20 @@ scenario_warm() {
     for f in $fractions; do rates+="$($PY -c "print(max(10, round($cap * $f / 10) * 10))") "; done
     log "rates: $rates; targets: $targets; $ROUNDS round(s) of ${DURATION}s + ${WARMUP}s warm-up"
     sweep "$targets" "$rates"
-    write_meta scenario=warm quick="$QUICK" envs="$ENVS" slo_p99_ms="$SLO_MS" rounds="$ROUNDS" \
+    write_meta scenario="$scenario" quick="$QUICK" envs="$ENVS" slo_p99_ms="$SLO_MS" rounds="$ROUNDS" \
         duration_s="$DURATION" warmup_s="$WARMUP" calibrated_max_rps="$cap" \
-        esb_blocked="$ESB_BLOCKED" machine="$(machine_json)"
+        esb_blocked="$ESB_BLOCKED" machine="$(machine_json)" "$@"
     $PY "$ROOT/loadtest/report.py" "$OUT"
+}
+
+scenario_warm() {
+    : "${SLO_MS:=10}"
+    ensure_packages
+    build
+    make_cert
+    start_envs "$ENVS"
+    start_esb_endpoints 0 || log "esb part blocked: $ESB_BLOCKED"
+    compare_warm warm
 }
 
 scenario_capacity() {
@@ -555,18 +601,115 @@ scenario_cold_storm() {
     $PY "$ROOT/loadtest/report.py" "$OUT"
 }
 
-scenario_docker_warm() {
-    local reason=""
-    if ! docker info >/dev/null 2>&1; then
-        reason="no Docker engine answers 'docker info'"
-    elif ! grep -qs "esb-docker" "$ROOT/crates/esb/Cargo.toml" "$ROOT/crates/esb-control/Cargo.toml"; then
-        reason="esb has no docker runtime yet: crates/esb-docker exists but neither esb nor esb-control depends on it"
-    else
-        reason="esb links its docker runtime, but this scenario does not drive it yet (image build and container endpoints from /admin/pools still to write)"
+# --- docker-warm ----------------------------------------------------------------------------
+IMAGE=esb-echo:dev
+STATIC_RIE=
+
+# The example image and the static esb-rie that esb bind-mounts into it (rie: injected).
+# build-static.sh puts its binaries in ${CARGO_TARGET_DIR:-target}/<target>/release.
+build_echo_image() {
+    STATIC_RIE=$(realpath -m "${CARGO_TARGET_DIR:-$ROOT/target}")/${ESB_STATIC_TARGET:-x86_64-unknown-linux-gnu}/release/esb-rie
+    if [ "$BUILD" = 1 ]; then
+        log "building static esb-rie + echo and the image $IMAGE"
+        if ! ESB_ECHO_IMAGE=$IMAGE "$ROOT/scripts/build-echo-image.sh" >/dev/null 2>"$OUT/logs/image-build.log"; then
+            log "scripts/build-echo-image.sh failed: $(tail -n 3 "$OUT/logs/image-build.log" | tr '\n' ' ')"
+            return 1
+        fi
     fi
-    log "docker-warm skipped: $reason"
-    write_meta scenario=docker-warm status=skipped blocked_reason="$reason" machine="$(machine_json)"
-    $PY "$ROOT/loadtest/report.py" "$OUT"
+    if ! docker image inspect "$IMAGE" >/dev/null 2>&1; then
+        log "no image $IMAGE (run scripts/build-echo-image.sh, or drop --no-build)"; return 1
+    fi
+    if [ ! -x "$STATIC_RIE" ]; then
+        log "no static esb-rie at $STATIC_RIE (run scripts/build-static.sh, or drop --no-build)"; return 1
+    fi
+}
+
+# Function I as a container of the example image, started by esb at once (min_capacity 1) and
+# kept (one environment, never reaped during a run).
+docker_function() {
+    printf '    runtime: docker\n    image: %s\n    timeout: 30\n    scaling: { min_capacity: 1, max_capacity: 1, idle_timeout: 3600, acquire_timeout: 10 }' "$IMAGE"
+}
+
+# Prints the RIE ports of echo0..echoK-1 from a GET /admin/pools answer once every function has
+# exactly one idle environment with an address on 127.0.0.1; fails (prints nothing) until then.
+pool_ports() {
+    $PY - "$1" "$2" <<'EOF'
+import json, sys
+pools = json.load(open(sys.argv[1]))
+by_name = {f["name"]: f for f in pools.get("functions", [])}
+ports = []
+for i in range(int(sys.argv[2])):
+    envs = by_name.get(f"echo{i}", {}).get("environments", [])
+    idle = [e for e in envs if e.get("state") == "idle" and e.get("addr")]
+    if len(envs) != 1 or len(idle) != 1:
+        sys.exit(1)
+    host, port = idle[0]["addr"].rsplit(":", 1)
+    if host != "127.0.0.1":
+        sys.exit(f"echo{i} listens on {idle[0]['addr']}, not on a published loopback port")
+    ports.append(port)
+print("\n".join(ports))
+EOF
+}
+
+# Waits (bounded, 120 s) until esb's pool shows every container ready; sets RIE_PORTS.
+wait_docker_envs() {
+    local k=$1 ports=()
+    for _ in $(seq 600); do
+        if ! kill -0 "$ESB_PID" 2>/dev/null; then
+            ESB_BLOCKED="esb exited while starting its containers: $(grep -m1 -E 'WARN|ERROR' "$OUT/logs/esb.log" | cut -c1-300)"
+            return 1
+        fi
+        if curl -fsS --max-time 2 "http://127.0.0.1:$ESB_ADMIN/admin/pools" >"$OUT/logs/pools-start.json" 2>/dev/null; then
+            mapfile -t ports < <(pool_ports "$OUT/logs/pools-start.json" "$k" 2>>"$OUT/logs/loadgen.log" || true)
+            if [ "${#ports[@]}" -eq "$k" ]; then RIE_PORTS=("${ports[@]}"); return 0; fi
+        fi
+        sleep 0.2
+    done
+    ESB_BLOCKED="esb's pool did not show $k idle containers within 120 s (logs/pools-start.json, logs/esb.log: $(grep -m1 -E 'WARN|ERROR' "$OUT/logs/esb.log" | cut -c1-200))"
+    return 1
+}
+
+# The warm comparison with the environments in containers that esb starts (runtime: docker):
+# esb is started first, and its pool says where the containers' RIE ports are.
+scenario_docker_warm() {
+    if ! docker info >/dev/null 2>&1; then
+        local reason="no Docker engine answers 'docker info'"
+        log "docker-warm skipped: $reason"
+        write_meta scenario=docker-warm status=skipped blocked_reason="$reason" machine="$(machine_json)"
+        $PY "$ROOT/loadtest/report.py" "$OUT"
+        return 0
+    fi
+    : "${SLO_MS:=10}"
+    ensure_packages
+    build
+    build_echo_image
+    make_cert
+    # Unique per run, so teardown removes exactly this run's containers and no one else's.
+    DOCKER_OWNER="esb-loadtest-${STAMP,,}-$$"
+    local docker_toml
+    docker_toml=$(printf '[docker]\nrie_binary_static = "%s"\nowner = "%s"\nkeep_on_shutdown = false' \
+        "$STATIC_RIE" "$DOCKER_OWNER")
+    write_esb_echo_conf "$ENVS" 0 docker_function "$docker_toml"
+    log "starting esb with $ENVS docker functions (esb.owner=$DOCKER_OWNER)"
+    if ! start_esb "$OUT/conf/esb" listen-only || ! wait_docker_envs "$ENVS"; then
+        log "docker-warm failed: $ESB_BLOCKED"
+        write_meta scenario=docker-warm status=failed blocked_reason="$ESB_BLOCKED" machine="$(machine_json)"
+        $PY "$ROOT/loadtest/report.py" "$OUT"
+        return 1
+    fi
+    log "containers ready on 127.0.0.1 ports ${RIE_PORTS[*]}"
+    docker ps --filter "label=esb.owner=$DOCKER_OWNER" --no-trunc \
+        --format '{{.ID}} {{.Image}} {{.Ports}} {{.Labels}}' >"$OUT/logs/containers.txt"
+    warm_envs
+    probe_esb || log "esb part blocked: $ESB_BLOCKED"
+    # Published loopback ports go through the engine's userland proxy when it runs one.
+    local proxied=no port procs
+    procs=$(ps -eo args)
+    for port in "${RIE_PORTS[@]}"; do
+        if grep -q "^[^ ]*docker-proxy .*-host-port $port " <<<"$procs"; then proxied=yes; fi
+    done
+    compare_warm docker-warm image="$IMAGE" docker_owner="$DOCKER_OWNER" docker_proxy="$proxied" \
+        docker_server="$(docker version --format '{{.Server.Version}}' 2>/dev/null || echo '?')"
 }
 
 # Instructions per request (valgrind callgrind) for each server on one keep-alive connection:
