@@ -465,13 +465,20 @@ pub fn is_error_shape(payload: &[u8]) -> bool {
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
+    // memmem, not `windows().any()`: on a 5 KB answer the naive scan cost ~96,000 instructions
+    // per request, 37% of a whole authenticated request (callgrind, docs/performance.md).
+    memchr::memmem::find(hay, needle).is_some()
 }
 
 /// Whether `payload`'s arrays/objects nest at most `max` deep (strings are skipped).
 fn nesting_within(payload: &[u8], max: usize) -> bool {
-    // Fast path: few brackets at all cannot nest deeply (this count vectorizes well).
-    if payload.iter().filter(|&&b| b == b'[' || b == b'{').count() <= max {
+    // Fast path: few brackets at all cannot nest deeply (memchr2 skips the rest with SIMD; a
+    // byte-by-byte count cost ~18,000 instructions per 5 KB answer).
+    if memchr::memchr2_iter(b'[', b'{', payload)
+        .take(max + 1)
+        .count()
+        <= max
+    {
         return true;
     }
     let (mut depth, mut in_str, mut escaped) = (0usize, false, false);
