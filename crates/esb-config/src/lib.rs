@@ -295,12 +295,25 @@ impl std::fmt::Debug for InvokeCredential {
 
 /// `[async]`: where accepted asynchronous (Event) invocations are kept until they ran.
 ///
-/// Defaults: `queue_dir` unset, meaning `async-queue` under esb's state directory.
+/// Defaults: `queue_dir` unset, meaning `async-queue` under esb's state directory;
+/// `retry_delays_secs` unset, meaning Lambda's two retries about 1 and 2 minutes apart.
 #[derive(Clone, Debug, PartialEq, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct AsyncConfig {
     /// The queue directory (relative to esb.toml); one esb per directory.
     pub queue_dir: Option<PathBuf>,
+    /// Seconds before each retry of an invocation whose function failed: at most two entries,
+    /// like Lambda's `MaximumRetryAttempts` (0 to 2); `[]` dead-letters at the first failure.
+    pub retry_delays_secs: Option<Vec<f64>>,
+}
+
+impl AsyncConfig {
+    /// The retry delays as durations, `None` for Lambda's defaults.
+    pub fn retry_delays(&self) -> Option<Vec<Duration>> {
+        self.retry_delays_secs
+            .as_ref()
+            .map(|v| v.iter().map(|s| Duration::from_secs_f64(*s)).collect())
+    }
 }
 
 // ---------------------------------------------------------------- the esb.toml file
@@ -717,6 +730,24 @@ impl Config {
             ConfigError::new(source, error::find_line(text, &[needle]), reason)
         };
 
+        if let Some(delays) = &raw.asynchronous.retry_delays_secs {
+            if delays.len() > 2 {
+                return Err(at(
+                    "retry_delays_secs",
+                    format!(
+                        "[async] retry_delays_secs has {} entries; Lambda retries at most twice",
+                        delays.len()
+                    ),
+                ));
+            }
+            if let Some(bad) = delays.iter().find(|s| !(0.0..=86_400.0).contains(*s)) {
+                return Err(at(
+                    "retry_delays_secs",
+                    format!("[async] retry_delays_secs: {bad} is not between 0 and 86400 seconds"),
+                ));
+            }
+        }
+
         let mut template_warnings = Vec::new();
         let template = template::choose(
             source,
@@ -965,6 +996,7 @@ impl Config {
             invoke,
             asynchronous: AsyncConfig {
                 queue_dir: raw.asynchronous.queue_dir.map(|p| base_dir.join(p)),
+                retry_delays_secs: raw.asynchronous.retry_delays_secs,
             },
             functions,
             routes,

@@ -89,6 +89,7 @@ fn loads_a_full_config_with_defaults_merged() {
     assert_eq!(echo.scaling.min_capacity, 1);
     assert_eq!(echo.scaling.acquire_timeout, Duration::from_secs(5));
     assert_eq!(echo.scaling.max_queue, 7);
+    assert_eq!(c.asynchronous.retry_delays(), None, "Lambda's defaults");
     assert_eq!(c.function("legacy").unwrap().scaling.max_queue, 50);
     assert_eq!(
         c.function("fixed").unwrap().scaling.max_queue,
@@ -225,6 +226,27 @@ fn errors_name_file_line_and_reason() {
         Some(2),
         "min_capacity (2) is above max_capacity (1)",
     );
+    for (delays, reason) in [
+        (
+            "[60, 120, 240]",
+            "has 3 entries; Lambda retries at most twice",
+        ),
+        ("[-1]", "-1 is not between 0 and 86400 seconds"),
+    ] {
+        check_err(
+            &[
+                (
+                    "esb.toml",
+                    &format!("{ESB}\n[async]\nretry_delays_secs = {delays}\n"),
+                ),
+                ("functions.yml", FUNCTIONS),
+                ("routing.yml", ROUTING),
+            ],
+            "esb.toml",
+            Some(5),
+            reason,
+        );
+    }
     check_err(
         &[("esb.toml", "functions = \"missing.yml\"\n")],
         "missing.yml",

@@ -253,11 +253,14 @@ fn open_async_queue(
         .queue_dir
         .clone()
         .unwrap_or_else(|| state_dir.join("async-queue"));
-    let settings = esb_async::AsyncSettings {
+    let mut settings = esb_async::AsyncSettings {
         region: cfg.api.region.clone(),
         account_id: cfg.api.account_id.clone(),
         ..esb_async::AsyncSettings::new(dir.clone())
     };
+    if let Some(delays) = cfg.asynchronous.retry_delays() {
+        settings.retry.delays = delays;
+    }
     let opened = esb_async::open(settings, &cfg.functions)
         .with_context(|| format!("opening the async queue in {}", dir.display()))?;
     if opened.recovered() > 0 {

@@ -26,6 +26,11 @@ fn python_dir() -> PathBuf {
 
 /// esb with `record` (and the Rust `echo`) on the process runtime, its state and queue in `state`.
 fn setup(state: &Path, record_file: &Path) -> Setup {
+    setup_with(state, record_file, "")
+}
+
+/// [`setup`] with more lines for the `[async]` section.
+fn setup_with(state: &Path, record_file: &Path, async_extra: &str) -> Setup {
     let functions = format!(
         "functions:\n  echo:\n    runtime: process\n    command: [{echo:?}]\n    timeout: 10\n  record:\n    runtime: process\n    command: [{py:?}, \"-m\", \"awslambdaric\", \"async_record.record\"]\n    working_dir: {dir:?}\n    timeout: 10\n    environment: {{ RECORD_FILE: {file:?} }}\n    scaling: {{ max_capacity: {MAX_CAPACITY}, acquire_timeout: 10 }}\n",
         echo = esb_testkit::cargo_bin("esb-echo", "echo").to_str().unwrap(),
@@ -42,7 +47,7 @@ fn setup(state: &Path, record_file: &Path) -> Setup {
             state.join("state").to_str().unwrap()
         ))
         .toml(&format!(
-            "[async]\nqueue_dir = {:?}\n",
+            "[async]\nqueue_dir = {:?}\n{async_extra}\n",
             state.join("queue").to_str().unwrap()
         ))
         .functions_yml(&functions)
@@ -151,6 +156,58 @@ fn every_accepted_event_runs_across_a_kill_9() {
         seen.len(),
         twice.len()
     );
+}
+
+/// A failing Event invocation is tried once and retried twice (Lambda's policy, here with short
+/// delays from `[async] retry_delays_secs`), then lands in the dead-letter file with the last error;
+/// a succeeding one beside it runs exactly once and is not dead-lettered.
+#[test]
+fn a_failing_event_is_retried_twice_then_dead_lettered() {
+    let state = tempfile::tempdir().unwrap();
+    let file = state.path().join("recorded.txt");
+    let setup = setup_with(state.path(), &file, "retry_delays_secs = [0.2, 0.4]");
+    let esb = Esb::start(&setup);
+    let mut conn = esb.connect();
+    let doomed = r#"{"id": 7, "fail": true}"#;
+    for body in [doomed, r#"{"id": 8}"#] {
+        let req = format!(
+            "POST /2015-03-31/functions/record/invocations HTTP/1.1\r\nHost: localhost\r\nX-Amz-Invocation-Type: Event\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        conn.try_send(req.as_bytes()).unwrap();
+        assert_eq!(conn.try_read_response().map(|r| r.status), Some(202));
+    }
+    let dead_letters = state.path().join("queue/dead-letter.jsonl");
+    let started = Instant::now();
+    let letters = loop {
+        let text = std::fs::read_to_string(&dead_letters).unwrap_or_default();
+        if !text.is_empty() && recorded(&file).contains_key(&8) {
+            break text;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no dead letter and record of 8 yet; log:\n{}",
+            esb.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let lines: Vec<serde_json::Value> = letters
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{letters}");
+    let letter = &lines[0];
+    assert_eq!(letter["function"], "record", "{letter}");
+    assert_eq!(letter["attempts"], 3, "one try and two retries: {letter}");
+    assert_eq!(letter["payload"], doomed, "{letter}");
+    assert!(
+        letter["error"]
+            .as_str()
+            .unwrap()
+            .contains("asked to fail: 7"),
+        "{letter}"
+    );
+    assert_eq!(recorded(&file), HashMap::from([(8, 1)]));
 }
 
 #[test]
