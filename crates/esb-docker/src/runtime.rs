@@ -711,8 +711,13 @@ impl DockerRuntime {
             tracing::info!("keeping containers for the next start to adopt");
             return Ok(0);
         }
+        // Environments are stopped one by one before this; the sweep catches what escaped them
+        // (a start still in flight), so 0 is the usual, healthy answer.
         let n = self.remove_owned().await?;
-        tracing::info!(removed = n, "removed this esb's containers");
+        tracing::info!(
+            leftovers_removed = n,
+            "no container of this esb is left running"
+        );
         Ok(n)
     }
 
