@@ -510,3 +510,40 @@ fn unstartable_function_fails_fast_and_opens_the_breaker() {
     assert_eq!(counter(&pool, "start_failures"), 5, "{pool:#}");
     assert_eq!(pool["breaker"], "open", "{pool:#}");
 }
+
+/// Checklist C6: a Python function whose module fails at import answers API Gateway's 502, and
+/// each request initialises the runtime exactly once: no tight re-init loop, and the environment
+/// itself (esb-rie) stays up and is reused. (The error body at the RIE is esb-rie's conformance
+/// test `init_error_is_reported_the_same_way`.)
+#[test]
+fn a_function_failing_at_import_answers_502_with_one_init_per_request() {
+    let py = esb_testkit::install::awslambdaric_python();
+    let dir = esb_testkit::workspace_root().join("tests/functions/python");
+    let broken = format!(
+        "  broken:\n    runtime: process\n    command: [{py:?}, \"-m\", \"awslambdaric\", \"broken.fn\"]\n    working_dir: {dir:?}\n    timeout: 10\n    scaling: {{ max_capacity: 1 }}\n",
+    );
+    let functions =
+        process_fn("echo", echo_binary().to_str().unwrap(), "max_capacity: 1") + &broken;
+    let esb =
+        Esb::start(&setup(&functions).routes(
+            "  - path: \"/broken\"\n    method: ANY\n    function: broken\n    auth: none\n",
+        ));
+    let t = Duration::from_secs(30);
+    for _ in 0..3 {
+        let r = call(&esb, "/broken", t);
+        assert_eq!(r.status, 502, "{}", r.text());
+        assert_eq!(
+            r.json(),
+            serde_json::json!({"message": "Internal server error"})
+        );
+    }
+    let log = esb.log();
+    let inits = log
+        .lines()
+        .filter(|l| l.contains("exec '") && l.contains("handler=broken.fn"))
+        .count();
+    assert_eq!(inits, 3, "one init per request:\n{log}");
+    let pool = esb.admin_pool("broken");
+    assert_eq!(counter(&pool, "cold_starts"), 1, "{pool:#}");
+    assert_eq!(counter(&pool, "crashes"), 0, "{pool:#}");
+}
