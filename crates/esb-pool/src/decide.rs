@@ -63,8 +63,8 @@ pub enum Admission {
 
 /// Admits one more request that found nothing idle.
 ///
-/// `queue_room` is how many requests may wait for a *busy* environment to come free (the
-/// function's `max_queue`, or 0 when its `acquire_timeout` is zero). A request covered by a cold
+/// `queue_room` is how many requests may wait for a *busy* environment to come free
+/// ([`crate::PoolSpec::queue_room`]). A request covered by a cold
 /// start (started for it, or already in flight) always waits for that start; one that would wait
 /// behind busy environments is admitted only while fewer than `queue_room` already do, so an
 /// overload is refused at once instead of piling up connections and memory.

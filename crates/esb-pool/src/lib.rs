@@ -107,6 +107,16 @@ pub struct PoolSpec {
 pub const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl PoolSpec {
+    /// How many requests may wait for a busy environment: `max_queue`, or none when the function
+    /// does not let requests wait at all (`acquire_timeout: 0`).
+    pub fn queue_room(&self) -> u32 {
+        if self.acquire_timeout.is_zero() {
+            0
+        } else {
+            self.max_queue
+        }
+    }
+
     /// The pool of a configured function.
     pub fn from_function(f: &FunctionSpec) -> Self {
         let s = &f.scaling;

@@ -369,12 +369,7 @@ impl PoolTable {
     ) -> Result<Result<Lease<'_>, AcquireError>, u64> {
         let now = self.now_ms();
         let permit = pool.permit(inner, now);
-        let queue_room = if pool.spec.acquire_timeout.is_zero() {
-            0
-        } else {
-            pool.spec.max_queue
-        };
-        match decide::admit(pool.counts(inner), permit, queue_room) {
+        match decide::admit(pool.counts(inner), permit, pool.spec.queue_room()) {
             Admission::Reject => {
                 bump(&pool.counters.rejections);
                 Ok(Err(pool.at_capacity()))

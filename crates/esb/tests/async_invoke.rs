@@ -53,9 +53,8 @@ fn setup_with(state: &Path, record_file: &Path, async_extra: &str) -> Setup {
         .functions_yml(&functions)
 }
 
-/// One Event invocation on `conn`; `None` when esb is gone.
-fn send_event(conn: &mut support::Conn, id: usize) -> Option<u16> {
-    let body = format!("{{\"id\": {id}}}");
+/// One Event invocation of `record` with `body` on `conn`; `None` when esb is gone.
+fn send_event(conn: &mut support::Conn, body: &str) -> Option<u16> {
     let req = format!(
         "POST /2015-03-31/functions/record/invocations HTTP/1.1\r\nHost: localhost\r\nX-Amz-Invocation-Type: Event\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
@@ -98,7 +97,7 @@ fn every_accepted_event_runs_across_a_kill_9() {
                     if id >= TOTAL {
                         return;
                     }
-                    match send_event(&mut conn, id) {
+                    match send_event(&mut conn, &format!("{{\"id\": {id}}}")) {
                         Some(202) => accepted.lock().unwrap().push(id),
                         Some(other) => panic!("id {id}: status {other}"),
                         None => return,
@@ -170,12 +169,7 @@ fn a_failing_event_is_retried_twice_then_dead_lettered() {
     let mut conn = esb.connect();
     let doomed = r#"{"id": 7, "fail": true}"#;
     for body in [doomed, r#"{"id": 8}"#] {
-        let req = format!(
-            "POST /2015-03-31/functions/record/invocations HTTP/1.1\r\nHost: localhost\r\nX-Amz-Invocation-Type: Event\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        conn.try_send(req.as_bytes()).unwrap();
-        assert_eq!(conn.try_read_response().map(|r| r.status), Some(202));
+        assert_eq!(send_event(&mut conn, body), Some(202));
     }
     let dead_letters = state.path().join("queue/dead-letter.jsonl");
     let started = Instant::now();

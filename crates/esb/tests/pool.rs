@@ -260,8 +260,8 @@ fn at_capacity_without_queueing_answers_503_with_retry_after() {
 }
 
 /// At capacity, at most `max_queue` requests wait for a busy environment; the next one gets 503
-/// with `Retry-After` at once (the queue is still full when it is answered), and the queued ones
-/// are served in turn.
+/// with `Retry-After` at once (the queue is still full when it is answered), and each queued one
+/// is served its own answer once the environment frees up.
 #[test]
 fn past_max_queue_requests_are_refused_at_once_and_the_queue_is_served() {
     let esb = start_echo(
@@ -269,8 +269,10 @@ fn past_max_queue_requests_are_refused_at_once_and_the_queue_is_served() {
     );
     let t = Duration::from_secs(30);
     std::thread::scope(|s| {
-        // The busy one holds the only environment until the test has seen the refusal.
-        let busy = s.spawn(|| call(&esb, "/public/echo?sleep_ms=6000&n=busy", t));
+        // The busy one holds the only environment while the test queues two and sees the third
+        // refused; echo has no "hold until told", so 8 s (under the 10 s function timeout) is
+        // the margin for those few local round trips.
+        let busy = s.spawn(|| call(&esb, "/public/echo?sleep_ms=8000&n=busy", t));
         poll_pool(&esb, "echo", t, "one busy environment", |p| {
             (pids_in_state(p, "busy").len() == 1).then_some(())
         });
